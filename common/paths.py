@@ -1,0 +1,36 @@
+"""Where shared data and caches live. Data is always read by path, never copied into the repo."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATA_ROOT_ENV = "CSAT_DATA_ROOT"
+CACHE_ENV = "CSAT_CACHE_DIR"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_data_root() -> Path:
+    """``$CSAT_DATA_ROOT`` if set, else ``../shared/data`` beside the project root."""
+    env = os.environ.get(DATA_ROOT_ENV)
+    if env:
+        return Path(env).expanduser()
+    return (REPO_ROOT.parent / "shared" / "data").resolve()
+
+
+def cache_dir() -> Path:
+    """User cache for fetched models and derived artefacts (``$CSAT_CACHE_DIR`` or XDG cache)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "csat-rag"
+
+
+def resolve_data_path(path: str | os.PathLike, data_root: str | os.PathLike | None = None) -> Path:
+    """Resolve ``path``; a path starting with ``data:`` (e.g. ``data:competition/train.csv``) is taken
+    relative to the data root."""
+    s = str(path)
+    if s.startswith("data:"):
+        root = Path(data_root) if data_root is not None else default_data_root()
+        return root / s[len("data:"):].lstrip("/")
+    return Path(s).expanduser()

@@ -1,0 +1,1 @@
+"""Questions in, answers out: data layer, router, prompts, LLM backends, scoring, prediction."""

@@ -1,0 +1,12 @@
+"""Question data layer: one ``Question`` model, loaders for every shared format, validation, writers."""
+from .errors import DataError, LoadReport, SkippedRow
+from .labels import Label, attach_labels, load_labels
+from .loaders import LOADERS, detect_format, load_questions, load_with_report
+from .question import Question
+from .writers import from_dataset, to_dataset, write_jsonl, write_submission
+
+__all__ = [
+    "DataError", "LoadReport", "SkippedRow", "Label", "attach_labels", "load_labels", "LOADERS",
+    "detect_format", "load_questions", "load_with_report", "Question", "from_dataset", "to_dataset",
+    "write_jsonl", "write_submission",
+]

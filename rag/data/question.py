@@ -1,0 +1,48 @@
+"""The one question model every loader returns."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CHOICE_MARKS = "①②③④⑤⑥⑦⑧⑨⑩"
+
+
+class Question(BaseModel):
+    """A multiple-choice question.
+
+    ``answer`` is 1-based (``choices[answer - 1]`` is correct) or None when unknown.
+    ``domain`` is ``korean`` (answerable from the passage) or ``social`` (needs outside knowledge).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    paragraph: str = ""
+    question: str
+    choices: list[str]
+    answer: Optional[int] = None
+    question_plus: Optional[str] = Field(None, description="<보기> text, when present.")
+    source: Optional[str] = None
+    subject: Optional[str] = None
+    domain: Optional[str] = None
+    hint: Optional[str] = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def n_choices(self) -> int:
+        return len(self.choices)
+
+    @property
+    def answer_text(self) -> Optional[str]:
+        return None if self.answer is None else self.choices[self.answer - 1]
+
+    def with_choices(self, order: list[int]) -> "Question":
+        """A copy whose choices are ``[choices[i] for i in order]`` (0-based), answer remapped."""
+        if sorted(order) != list(range(self.n_choices)):
+            raise ValueError(f"order {order} is not a permutation of {self.n_choices} choices")
+        new_answer = None if self.answer is None else order.index(self.answer - 1) + 1
+        return self.model_copy(update={"choices": [self.choices[i] for i in order], "answer": new_answer})
+
+    def to_record(self) -> dict[str, Any]:
+        return self.model_dump()

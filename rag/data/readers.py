@@ -1,0 +1,73 @@
+"""Low-level readers: text with a clear non-UTF-8 error, CSV records, JSON."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import DataError
+
+csv.field_size_limit(1 << 30)
+
+_GUESSES = ("cp949", "euc-kr", "utf-16", "latin-1")
+
+
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """Read a text file; a decoding failure names the file, the byte offset and a likely encoding."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "file not found")
+    data = path.read_bytes()
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return data.decode(enc)
+    except UnicodeDecodeError as e:
+        guess = next((g for g in _GUESSES if _decodes(data, g)), None)
+        hint = (f"; it decodes as {guess}: convert it with `iconv -f {guess} -t utf-8` "
+                f"or pass encoding='{guess}'") if guess else ""
+        raise DataError(path, f"not valid {encoding} (byte 0x{data[e.start]:02x} at offset {e.start}){hint}") \
+            from None
+
+
+def _decodes(data: bytes, enc: str) -> bool:
+    try:
+        text = data.decode(enc)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    # latin-1 decodes anything; only suggest it when nothing better fits
+    return enc != "utf-16" or "\x00" not in text
+
+
+def iter_csv(path: str | Path, encoding: str = "utf-8") -> tuple[list[str], Iterator[tuple[int, Any]]]:
+    """Header and (1-based record number, row dict) pairs; a malformed row comes as a DataError."""
+    text = read_text(path, encoding)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    if not header:
+        raise DataError(path, "empty CSV: no header row")
+
+    def rows() -> Iterator[tuple[int, Any]]:
+        for i, row in enumerate(reader, start=1):
+            if None in row:
+                yield i, DataError(path, f"row has {len(header) + len(row[None])} fields, header has "
+                                   f"{len(header)}", row=i, qid=row.get("id"))
+                continue
+            yield i, row
+
+    return header, rows()
+
+
+def read_json(path: str | Path, encoding: str = "utf-8") -> Any:
+    text = read_text(path, encoding)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(path, f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
+def csv_header(path: str | Path, encoding: str = "utf-8") -> list[str]:
+    with open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, errors="replace") as f:
+        line = f.readline()
+    return next(csv.reader([line]), [])

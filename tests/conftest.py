@@ -1,0 +1,47 @@
+"""Shared fixtures: real rows from ../shared/data and tiny random models built locally (no network)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from common.paths import default_data_root  # noqa: E402
+
+from tiny_models import build_tiny_encoder, build_tiny_qwen  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = default_data_root()
+    if not (root / "competition" / "train.csv").exists():
+        pytest.fail(f"shared data not found at {root}; set CSAT_DATA_ROOT")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen2ForCausalLM + byte-level BPE tokenizer (digits single tokens), saved to disk."""
+    return build_tiny_qwen(tmp_path_factory.mktemp("tiny_qwen"))
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory) -> Path:
+    """A tiny sentence-transformers encoder (BERT + WordPiece trained on Korean), saved to disk."""
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny_encoder"))
+
+
+@pytest.fixture(scope="session")
+def train_rows(data_root):
+    """A few dozen real competition-train questions with labels."""
+    from rag.data import load_questions
+
+    qs = load_questions(data_root / "competition" / "train.csv",
+                        labels=data_root / "competition" / "train_sources.csv")
+    korean = [q for q in qs if q.domain == "korean"][:12]
+    social = [q for q in qs if q.domain == "social"][:12]
+    return korean + social
