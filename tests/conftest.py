@@ -10,9 +10,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from common.paths import default_data_root  # noqa: E402
+from tiny_models import build_tiny_encoder, build_tiny_qwen
 
-from tiny_models import build_tiny_encoder, build_tiny_qwen  # noqa: E402
+from common.paths import default_data_root
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,16 @@ import csv
 
 import pytest
 
-from rag.data import DataError, Question, from_dataset, load_questions, load_with_report, to_dataset, \
-    write_jsonl, write_submission
+from rag.data import (
+    DataError,
+    Question,
+    from_dataset,
+    load_questions,
+    load_with_report,
+    to_dataset,
+    write_jsonl,
+    write_submission,
+)
 from rag.data.__main__ import main as data_cli
 
 

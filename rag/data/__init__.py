@@ -6,7 +6,19 @@ from .question import Question
 from .writers import from_dataset, to_dataset, write_jsonl, write_submission
 
 __all__ = [
-    "DataError", "LoadReport", "SkippedRow", "Label", "attach_labels", "load_labels", "LOADERS",
-    "detect_format", "load_questions", "load_with_report", "Question", "from_dataset", "to_dataset",
-    "write_jsonl", "write_submission",
+    "LOADERS",
+    "DataError",
+    "Label",
+    "LoadReport",
+    "Question",
+    "SkippedRow",
+    "attach_labels",
+    "detect_format",
+    "from_dataset",
+    "load_labels",
+    "load_questions",
+    "load_with_report",
+    "to_dataset",
+    "write_jsonl",
+    "write_submission",
 ]

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 
 class DataError(ValueError):
-    def __init__(self, path: str | Path, message: str, row: Optional[int] = None,
-                 qid: Optional[str] = None, field_name: Optional[str] = None):
+    def __init__(self, path: str | Path, message: str, row: int | None = None,
+                 qid: str | None = None, field_name: str | None = None):
         self.path = str(path)
         self.row = row
         self.qid = qid
@@ -27,9 +26,9 @@ class DataError(ValueError):
 @dataclass
 class SkippedRow:
     path: str
-    row: Optional[int]
-    qid: Optional[str]
-    field: Optional[str]
+    row: int | None
+    qid: str | None
+    field: str | None
     reason: str
 
     def __str__(self) -> str:
@@ -52,7 +51,7 @@ class LoadReport:
     def add(self, err: DataError) -> None:
         self.skipped.append(SkippedRow(err.path, err.row, err.qid, err.field, err.reason))
 
-    def merge(self, other: "LoadReport") -> None:
+    def merge(self, other: LoadReport) -> None:
         self.n_rows += other.n_rows
         self.n_loaded += other.n_loaded
         self.skipped.extend(other.skipped)

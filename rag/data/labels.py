@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from .errors import DataError, LoadReport
 from .question import Question
@@ -14,9 +13,9 @@ DOMAINS = ("korean", "social")
 
 @dataclass(frozen=True)
 class Label:
-    source: Optional[str]
-    subject: Optional[str]
-    domain: Optional[str]
+    source: str | None
+    subject: str | None
+    domain: str | None
 
 
 def load_labels(path: str | Path, encoding: str = "utf-8") -> dict[str, Label]:
@@ -41,7 +40,7 @@ def load_labels(path: str | Path, encoding: str = "utf-8") -> dict[str, Label]:
 
 
 def attach_labels(questions: list[Question], labels: str | Path | dict[str, Label], strict: bool = True,
-                  report: Optional[LoadReport] = None) -> int:
+                  report: LoadReport | None = None) -> int:
     """Set source/subject/domain from the label file; returns how many questions had no label.
 
     Unlabelled questions keep their fields (None) — the shared test labels cover 865 of 869 rows."""

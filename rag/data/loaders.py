@@ -13,8 +13,9 @@ import ast
 import json
 import re
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 from common.registry import Registry
 
@@ -30,7 +31,7 @@ LOADERS: Registry[Reader] = Registry("question format")
 CLICK_SOCIAL = {"History", "Law", "Politics", "Economy", "Society", "Geography", "Popular", "Tradition"}
 
 
-def _opt(s: Any) -> Optional[str]:
+def _opt(s: Any) -> str | None:
     if s is None:
         return None
     if isinstance(s, (list, tuple)):
@@ -51,7 +52,7 @@ def read_competition(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[
         if isinstance(r, DataError):
             yield i, r
             continue
-        yield row_result(path, i, r.get("id"), lambda r=r, i=i: _competition_row(path, i, r))
+        yield row_result(i, _competition_row, path, i, r)
 
 
 def _competition_row(path: Path, i: int, r: dict[str, str]) -> Question:
@@ -85,7 +86,7 @@ def read_flat(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[tuple[i
         if isinstance(r, DataError):
             yield i, r
             continue
-        yield row_result(path, i, r.get("id"), lambda r=r, i=i: _flat_row(path, i, r))
+        yield row_result(i, _flat_row, path, i, r)
 
 
 def _flat_row(path: Path, i: int, r: dict[str, str]) -> Question:
@@ -130,11 +131,10 @@ def read_kice(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[tuple[i
             for k, prob in enumerate(probs, 1):
                 row += 1
                 qid = f"{pid}#{k}"
-                yield row_result(f, row, qid, lambda prob=prob, passage=passage, qid=qid, k=k, f=f, r=row:
-                                 _kice_problem(f, r, qid, passage, prob, year))
+                yield row_result(row, _kice_problem, f, row, qid, passage, prob, year)
 
 
-def _kice_problem(f: Path, row: int, qid: str, passage: dict, prob: Any, year: Optional[str]) -> Question:
+def _kice_problem(f: Path, row: int, qid: str, passage: dict, prob: Any, year: str | None) -> Question:
     if not isinstance(prob, dict):
         raise DataError(f, "problem must be an object", row=row, qid=qid)
     meta = {"passage_id": passage.get("id"), "score": prob.get("score"), "year": year}
@@ -171,8 +171,7 @@ def read_click(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[tuple[
             row += 1
             raw_id = item.get("id") if isinstance(item, dict) else None
             qid = f"{f.stem}/{raw_id}"
-            yield row_result(f, row, qid, lambda item=item, qid=qid, r=row, f=f, s=subject, d=domain:
-                             _click_item(f, r, qid, item, s, d))
+            yield row_result(row, _click_item, f, row, qid, item, subject, domain)
 
 
 def _click_item(f: Path, row: int, qid: str, item: Any, subject: str, domain: str) -> Question:
@@ -193,7 +192,7 @@ def _click_item(f: Path, row: int, qid: str, item: Any, subject: str, domain: st
 
 # --------------------------------------------------------------------------- KMMLU CSV
 @LOADERS.register("kmmlu")
-def read_kmmlu(path: Path, encoding: str = "utf-8", split: Optional[str] = None, **_: Any
+def read_kmmlu(path: Path, encoding: str = "utf-8", split: str | None = None, **_: Any
                ) -> Iterator[tuple[int, RowResult]]:
     """KMMLU CSV ``question, answer (1-4), A, B, C, D, Category, Human Accuracy``; subject and split from the
     file name ``<Subject>-<split>.csv``. A folder reads every ``*-<split>.csv`` (all files if split is None)."""
@@ -215,18 +214,15 @@ def read_kmmlu(path: Path, encoding: str = "utf-8", split: Optional[str] = None,
                 continue
             letters = [c for c in "ABCDE" if c in header and (c != "E" or r.get("E"))]
             meta = {"split": fsplit or None, "category": r.get("Category"), "human_accuracy": r.get("Human Accuracy")}
-            yield row_result(f, i, qid, lambda r=r, i=i, f=f, qid=qid, letters=letters, meta=meta, s=subject:
-                             make_question(f, i, qid, r.get("question"), [r.get(c) or "" for c in letters],
-                                           r.get("answer"), source="KMMLU", subject=s, domain="social",
-                                           metadata={k: v for k, v in meta.items() if v}))
+            yield row_result(i, make_question, f, i, qid, r.get("question"), [r.get(c) or "" for c in letters],
+                             r.get("answer"), source="KMMLU", subject=subject, domain="social",
+                             metadata={k: v for k, v in meta.items() if v})
 
 
 # --------------------------------------------------------------------------- JSONL of Question
 @LOADERS.register("jsonl")
 def read_jsonl(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[tuple[int, RowResult]]:
     """One ``Question`` JSON object per line (what ``write_jsonl`` writes)."""
-    from pydantic import ValidationError
-
     for i, line in enumerate(read_text(path, encoding).splitlines(), 1):
         if not line.strip():
             continue
@@ -239,23 +235,25 @@ def read_jsonl(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[tuple[
             yield i, DataError(path, "line must be a JSON object", row=i)
             continue
 
-        def build(obj=obj, i=i):
-            q = make_question(path, i, obj.get("id"), obj.get("question"), obj.get("choices"), obj.get("answer"))
-            try:
-                return Question.model_validate({**obj, "id": q.id, "answer": q.answer, "choices": q.choices})
-            except ValidationError as e:
-                first = e.errors()[0]
-                raise DataError(path, first["msg"], row=i, qid=q.id,
-                                field_name=".".join(map(str, first["loc"]))) from None
+        yield row_result(i, _jsonl_row, path, i, obj)
 
-        yield row_result(path, i, obj.get("id"), build)
+
+def _jsonl_row(path: Path, i: int, obj: dict) -> Question:
+    from pydantic import ValidationError
+
+    q = make_question(path, i, obj.get("id"), obj.get("question"), obj.get("choices"), obj.get("answer"))
+    try:
+        return Question.model_validate({**obj, "id": q.id, "answer": q.answer, "choices": q.choices})
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise DataError(path, first["msg"], row=i, qid=q.id, field_name=".".join(map(str, first["loc"]))) from None
 
 
 # --------------------------------------------------------------------------- translated SAT (augment)
 @LOADERS.register("sat_ko")
 def read_sat_ko(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[tuple[int, RowResult]]:
     """Machine-translated SAT U.S. history (``prompt_ko, A_ko..E_ko, answer`` letter)."""
-    header, rows = iter_csv(path, encoding)
+    _, rows = iter_csv(path, encoding)
     for i, r in rows:
         if isinstance(r, DataError):
             yield i, r
@@ -264,9 +262,8 @@ def read_sat_ko(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[tuple
         letters = [c for c in "ABCDE" if (r.get(f"{c}_ko") or "").strip()]
         ans: Any = letters.index(letter) + 1 if letter in letters else (letter or None)
         qid = r.get("id") or f"sat_ko/{i}"
-        yield row_result(path, i, qid, lambda r=r, i=i, qid=qid, ans=ans, letters=letters: make_question(
-            path, i, qid, r.get("prompt_ko"), [r[f"{c}_ko"] for c in letters], ans, source="SAT-ko",
-            subject="us_history", domain="social"))
+        yield row_result(i, make_question, path, i, qid, r.get("prompt_ko"), [r[f"{c}_ko"] for c in letters], ans,
+                         source="SAT-ko", subject="us_history", domain="social")
 
 
 # --------------------------------------------------------------------------- detection and entry points

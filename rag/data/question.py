@@ -1,7 +1,7 @@
 """The one question model every loader returns."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,12 +21,12 @@ class Question(BaseModel):
     paragraph: str = ""
     question: str
     choices: list[str]
-    answer: Optional[int] = None
-    question_plus: Optional[str] = Field(None, description="<보기> text, when present.")
-    source: Optional[str] = None
-    subject: Optional[str] = None
-    domain: Optional[str] = None
-    hint: Optional[str] = None
+    answer: int | None = None
+    question_plus: str | None = Field(None, description="<보기> text, when present.")
+    source: str | None = None
+    subject: str | None = None
+    domain: str | None = None
+    hint: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -34,10 +34,10 @@ class Question(BaseModel):
         return len(self.choices)
 
     @property
-    def answer_text(self) -> Optional[str]:
+    def answer_text(self) -> str | None:
         return None if self.answer is None else self.choices[self.answer - 1]
 
-    def with_choices(self, order: list[int]) -> "Question":
+    def with_choices(self, order: list[int]) -> Question:
         """A copy whose choices are ``[choices[i] for i in order]`` (0-based), answer remapped."""
         if sorted(order) != list(range(self.n_choices)):
             raise ValueError(f"order {order} is not a permutation of {self.n_choices} choices")

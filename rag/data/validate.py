@@ -1,13 +1,14 @@
 """Row-level validation shared by every loader."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Union
+from typing import Any
 
 from .errors import DataError, LoadReport
 from .question import Question
 
-RowResult = Union[Question, DataError]
+RowResult = Question | DataError
 
 
 def make_question(path: str | Path, row: int, qid: Any, question: Any, choices: Any, answer: Any,
@@ -65,7 +66,7 @@ def _parse_answer(answer: Any):
 
 
 def collect(path: str | Path, results: Iterable[tuple[int, RowResult]], strict: bool,
-            report: Optional[LoadReport] = None) -> tuple[list[Question], LoadReport]:
+            report: LoadReport | None = None) -> tuple[list[Question], LoadReport]:
     """Gather row results: strict raises the first error; lenient records it. Duplicate ids are errors."""
     report = report or LoadReport(str(path))
     out: list[Question] = []
@@ -101,9 +102,9 @@ def _guard(path, results, strict: bool, report: LoadReport) -> Iterator[tuple[in
             return
 
 
-def row_result(path, row: int, qid: Any, build) -> tuple[int, RowResult]:
-    """Run ``build()`` (which may raise DataError) and return the row's result."""
+def row_result(row: int, build: Callable[..., Question], *args: Any, **kwargs: Any) -> tuple[int, RowResult]:
+    """Run ``build(*args, **kwargs)`` (which may raise DataError) and return the row's result."""
     try:
-        return row, build()
+        return row, build(*args, **kwargs)
     except DataError as e:
         return row, e

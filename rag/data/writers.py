@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from .question import Question
 
@@ -26,8 +26,7 @@ def write_jsonl(questions: Iterable[Question], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        for q in questions:
-            f.write(json.dumps(q.to_record(), ensure_ascii=False) + "\n")
+        f.writelines(json.dumps(q.to_record(), ensure_ascii=False) + "\n" for q in questions)
     return path
 
 
