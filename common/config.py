@@ -52,7 +52,7 @@ class SourceConfig(Section):
 
 class ChunkingConfig(Section):
     unit: Literal["chars", "tokens"] = "chars"
-    size: int = Field(600, ge=32, description="Target chunk size in `unit`.")
+    size: int = Field(600, ge=8, description="Target chunk size in `unit` (tokens = whitespace words, 어절).")
     overlap: int = Field(100, ge=0, description="Overlap between consecutive chunks in `unit`.")
     min_size: int = Field(40, ge=1, description="Chunks shorter than this (in chars) are merged or dropped.")
     prefix_title: bool = Field(True, description="Prefix each chunk with its document title.")

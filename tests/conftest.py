@@ -45,3 +45,19 @@ def train_rows(data_root):
     korean = [q for q in qs if q.domain == "korean"][:12]
     social = [q for q in qs if q.domain == "social"][:12]
     return korean + social
+
+
+@pytest.fixture(scope="session")
+def small_kb(tmp_path_factory, data_root, tiny_encoder_dir):
+    """A built knowledge base: 40 wiki articles + 30 BoolQ paragraphs, kiwi BM25, tiny-encoder flat FAISS."""
+    from common.config import load_config
+    from knowledge_base.build import build
+
+    out = tmp_path_factory.mktemp("kb")
+    cfg = load_config(None, [
+        ("kb.sources=[{name: wiki, path: 'data:kb/kowiki_social_2020.jsonl.gz', limit: 40},"
+         " {name: kobest_boolq, path: 'data:kb/kobest/BoolQ/dev.tsv', limit: 30}]"),
+        "kb.chunking.size=300", "kb.chunking.overlap=50", f"kb.encoder.model={tiny_encoder_dir}",
+        "kb.encoder.query_prefix=", "kb.encoder.passage_prefix=", "kb.dense.shard_size=64"])
+    build(cfg, out, progress=False)
+    return out, cfg

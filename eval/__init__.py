@@ -1,0 +1,1 @@
+"""Evaluation: retrieval metrics, per-domain accuracy with intervals, ablation grids, reports."""

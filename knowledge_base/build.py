@@ -1,0 +1,202 @@
+"""``python -m knowledge_base.build --config configs/kb_small.yaml --out DIR [--stages chunk,bm25,dense] [-o ...]``
+
+Stages run in order and can run separately: ``chunk`` reads the sources and writes ``chunks.jsonl``;
+``bm25`` tokenizes the chunks (Kiwi on all cores) and saves a bm25s index; ``dense`` embeds the chunks in
+resumable shards and writes a FAISS index. Every stage updates ``manifest.json`` (checksums, counts,
+settings, library versions, seconds) and the resolved config is saved as ``config.yaml``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from tqdm.auto import tqdm
+
+from common.cli import add_config_args, config_from_args, fail, prepare_out_dir
+from common.config import RunConfig
+
+from .chunking import chunk_document
+from .dedup import dedup_chunks
+from .documents import Chunk
+from .manifest import KBError, forget_files, read_manifest, record_files, sha256_file, write_manifest
+from .sources import SourceError, read_source
+from .store import BM25_DIR, CHUNKS_FILE, FAISS_FILE, read_chunks
+
+STAGES = ("chunk", "bm25", "dense")
+console = Console(stderr=True)
+
+
+def _source_digest(path: Path) -> str:
+    if path.is_file():
+        return sha256_file(path)
+    h = hashlib.sha256()
+    for p in sorted(q for q in path.rglob("*") if q.is_file()):
+        h.update(str(p.relative_to(path)).encode())
+        h.update(sha256_file(p).encode())
+    return h.hexdigest()
+
+
+def stage_chunk(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool = True) -> None:
+    kb = cfg.kb
+    if not kb.sources:
+        raise KBError("kb.sources is empty: name at least one source in the config")
+    chunks: list[Chunk] = []
+    sources = []
+    n_docs = 0
+    for src in kb.sources:
+        path = cfg.resolve_path(src.path)
+        if not path.exists():
+            raise KBError(f"source {src.name!r}: {path} not found")
+        n_before, d = len(chunks), 0
+        bar = tqdm(read_source(src.name, path, limit=src.limit, **src.options), desc=f"chunk: {src.name}",
+                   unit="doc", disable=not progress, total=src.limit, mininterval=1.0)
+        for doc in bar:
+            d += 1
+            chunks.extend(chunk_document(doc, kb.chunking))
+        n_docs += d
+        sources.append({"name": src.name, "path": str(path), "sha256": _source_digest(path), "limit": src.limit,
+                        "options": src.options, "documents": d, "chunks": len(chunks) - n_before})
+    n_raw = len(chunks)
+    if kb.chunking.dedup or kb.chunking.near_dup_threshold is not None:
+        chunks, removed = dedup_chunks(tqdm(chunks, desc="chunk: dedup", unit="chunk", disable=not progress,
+                                            mininterval=1.0),
+                                       exact=kb.chunking.dedup, near_threshold=kb.chunking.near_dup_threshold)
+    else:
+        removed = {"exact": 0, "near": 0}
+    if not chunks:
+        raise KBError("the sources produced no chunks")
+    path = out / CHUNKS_FILE
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks)
+    # later stages were built from other chunks: drop them
+    for stage, prefix in (("bm25", BM25_DIR), ("dense", FAISS_FILE), ("dense", "embeddings.npy")):
+        man.pop(stage, None)
+        forget_files(man, prefix)
+    record_files(out, man, [path])
+    man["sources"] = sources
+    man["chunking"] = json.loads(kb.chunking.model_dump_json())
+    man["counts"] = {"documents": n_docs, "chunks_raw": n_raw, "chunks": len(chunks),
+                     "removed_exact": removed["exact"], "removed_near": removed["near"]}
+
+
+def stage_bm25(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool = True) -> None:
+    import bm25s
+
+    from .tokenizers import make_tokenizer
+
+    bcfg = cfg.kb.bm25
+    chunks = read_chunks(out / CHUNKS_FILE)
+    tok = make_tokenizer(bcfg.tokenizer, pos_tags=bcfg.pos_tags, num_workers=bcfg.num_workers)
+    t0 = time.time()
+    tokens = tok.tokenize_batch([c.text for c in chunks], show_progress=progress)
+    t_tok = time.time() - t0
+    empty = sum(1 for t in tokens if not t)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    retriever = bm25s.BM25(k1=bcfg.k1, b=bcfg.b, method=bcfg.method)
+    retriever.index(tokens, show_progress=progress)
+    bdir = out / BM25_DIR
+    bdir.mkdir(exist_ok=True)
+    retriever.save(str(bdir), allow_pickle=False, show_progress=False)
+    forget_files(man, BM25_DIR)
+    record_files(out, man, sorted(p for p in bdir.iterdir() if p.is_file()))
+    man["bm25"] = {"config": json.loads(bcfg.model_dump_json()), "tokenizer": tok.describe(),
+                   "vocab_size": len(retriever.vocab_dict), "empty_chunks": empty,
+                   "tokenize_seconds": round(t_tok, 2)}
+
+
+def stage_dense(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool = True,
+                stop_after_shards: int | None = None) -> None:
+    from .embeddings import EMB_FILE, embed_resumable, is_complete
+    from .encoders import make_encoder
+    from .faiss_index import build_index, save_index
+
+    chunks = read_chunks(out / CHUNKS_FILE)
+    enc = make_encoder(cfg.kb.encoder)
+    dcfg = cfg.kb.dense
+    vecs = embed_resumable([c.text for c in chunks], enc.encode_passages, enc.dim, out, enc.describe(),
+                           shard_size=dcfg.shard_size, dtype=dcfg.dtype, show_progress=progress,
+                           stop_after_shards=stop_after_shards)
+    if not is_complete(out):
+        raise KBError("dense stage interrupted before all shards were embedded; run it again to resume")
+    index = build_index(vecs, dcfg)
+    save_index(index, out / FAISS_FILE)
+    for rel in (EMB_FILE, FAISS_FILE):
+        forget_files(man, rel)
+    record_files(out, man, [out / EMB_FILE, out / FAISS_FILE])
+    man["dense"] = {"encoder": enc.describe(), "encoder_config": json.loads(cfg.kb.encoder.model_dump_json()),
+                    "index_config": json.loads(dcfg.model_dump_json()), "dim": enc.dim, "n": int(index.ntotal)}
+
+
+STAGE_FUNCS = {"chunk": stage_chunk, "bm25": stage_bm25, "dense": stage_dense}
+
+
+def build(cfg: RunConfig, out: str | Path, stages: list[str] | None = None, progress: bool = True
+          ) -> dict[str, Any]:
+    """Run the named stages (default ``cfg.kb.stages``) into ``out``; returns the manifest."""
+    out = prepare_out_dir(out, cfg)
+    stages = list(stages or cfg.kb.stages)
+    for s in stages:
+        if s not in STAGE_FUNCS:
+            raise KBError(f"unknown stage {s!r}; stages are {', '.join(STAGES)}")
+    man: dict[str, Any] = read_manifest(out) if (out / "manifest.json").exists() else {"created": time.time()}
+    if "chunk" not in stages and "counts" not in man:
+        raise KBError(f"{out} has no chunks yet: run the 'chunk' stage first")
+    seconds = man.setdefault("seconds", {})
+    for s in STAGES:
+        if s not in stages:
+            continue
+        t0 = time.time()
+        STAGE_FUNCS[s](cfg, out, man, progress)
+        seconds[s] = round(time.time() - t0, 2)
+        write_manifest(out, man)
+    return man
+
+
+def summary_table(out: Path, man: dict[str, Any]) -> Table:
+    t = Table(title=f"knowledge base {out}", title_justify="left")
+    t.add_column("item")
+    t.add_column("value", justify="right")
+    c = man.get("counts", {})
+    t.add_row("documents", f"{c.get('documents', 0):,}")
+    t.add_row("chunks (raw → kept)", f"{c.get('chunks_raw', 0):,} → {c.get('chunks', 0):,}")
+    t.add_row("removed exact / near duplicates", f"{c.get('removed_exact', 0):,} / {c.get('removed_near', 0):,}")
+    if "bm25" in man:
+        size = sum(v["size"] for k, v in man["files"].items() if k.startswith(BM25_DIR + "/"))
+        t.add_row(f"bm25 ({man['bm25']['tokenizer']['name']}) vocab / size",
+                  f"{man['bm25']['vocab_size']:,} terms / {size / 1e6:.1f} MB")
+    if "dense" in man:
+        size = man["files"][FAISS_FILE]["size"]
+        t.add_row(f"dense ({man['dense']['encoder']['backend']}, {man['dense']['index_config']['index']})",
+                  f"{man['dense']['n']:,} × {man['dense']['dim']} / {size / 1e6:.1f} MB")
+    for s, sec in man.get("seconds", {}).items():
+        t.add_row(f"seconds: {s}", f"{sec:.1f}")
+    return t
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m knowledge_base.build", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(ap)
+    ap.add_argument("--out", required=True, type=Path, help="knowledge-base directory to create or update")
+    ap.add_argument("--stages", default=None, help="comma-separated subset of chunk,bm25,dense")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    cfg = config_from_args(args)
+    stages = args.stages.split(",") if args.stages else None
+    try:
+        man = build(cfg, args.out, stages, progress=not args.no_progress)
+    except (KBError, SourceError) as e:
+        fail(str(e), 1)
+    Console().print(summary_table(args.out, man))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""Corpus readers, chosen by name (``kb.sources[].name``). Each yields ``Document``s.
+
+| name          | input                                                                   |
+|---------------|-------------------------------------------------------------------------|
+| wiki          | Korean Wikipedia JSONL(.gz) ``{id, title, text, ...}``                  |
+| kobest_boolq  | KoBEST BoolQ folder or TSV; the ``Text`` paragraphs, de-duplicated      |
+| statutes      | statutes JSONL(.gz) ``{law, article_no, article_title, text}``; options ``laws: [...]`` |
+| korquad       | KorQuAD/SQuAD JSON; one document per paragraph, id ``<article>-<paragraph>`` |
+| jsonl         | user JSONL; options ``text_field`` (text), ``title_field`` (title), ``id_field`` (id) |
+| txt           | a .txt file (one document, or one per blank-line block with ``split: paragraphs``) or a folder of them |
+| csv           | user CSV with the same field options as jsonl                           |
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from common.registry import Registry
+
+from .documents import Document
+
+SourceReader = Callable[..., Iterator[Document]]
+SOURCES: Registry[SourceReader] = Registry("knowledge-base source")
+
+
+class SourceError(ValueError):
+    pass
+
+
+def open_text(path: Path):
+    if not path.exists():
+        raise SourceError(f"{path}: file not found")
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    with open_text(path) as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SourceError(f"{path}, line {i}: invalid JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise SourceError(f"{path}, line {i}: expected a JSON object")
+            yield i, obj
+
+
+@SOURCES.register("wiki")
+def read_wiki(path: Path, **_: Any) -> Iterator[Document]:
+    for i, obj in _jsonl(path):
+        if not obj.get("text"):
+            raise SourceError(f"{path}, line {i}, id {obj.get('id')!r}: missing field 'text'")
+        meta = {k: obj[k] for k in ("url", "domain", "core") if k in obj}
+        yield Document(str(obj.get("id", i)), obj.get("title") or "", obj["text"], "wiki", meta)
+
+
+@SOURCES.register("kobest_boolq")
+def read_kobest_boolq(path: Path, **_: Any) -> Iterator[Document]:
+    files = sorted(path.glob("*.tsv")) if path.is_dir() else [path]
+    if not files:
+        raise SourceError(f"{path}: no .tsv files")
+    seen: set[str] = set()
+    for f in files:
+        with open_text(f) as fh:
+            reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+            if "Text" not in (reader.fieldnames or []):
+                raise SourceError(f"{f}: no 'Text' column (columns: {reader.fieldnames})")
+            for row in reader:
+                text = (row.get("Text") or "").strip()
+                if text and text not in seen:
+                    seen.add(text)
+                    yield Document(f"{f.stem}-{row.get('ID')}", "", text, "kobest_boolq")
+
+
+@SOURCES.register("statutes")
+def read_statutes(path: Path, laws: list[str] | None = None, **_: Any) -> Iterator[Document]:
+    wanted = set(laws or [])
+    for i, obj in _jsonl(path):
+        law = obj.get("law") or ""
+        if wanted and law not in wanted:
+            continue
+        if not obj.get("text"):
+            raise SourceError(f"{path}, line {i}: missing field 'text'")
+        title = f"{law} {obj.get('article_title') or ''}".strip()
+        doc_id = f"{obj.get('law_id', law)}-{obj.get('article_no', i)}"
+        yield Document(doc_id, title, obj["text"], "statutes",
+                       {"law": law, "article_no": obj.get("article_no"), "enforced": obj.get("enforced")})
+
+
+@SOURCES.register("korquad")
+def read_korquad(path: Path, **_: Any) -> Iterator[Document]:
+    with open_text(path) as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or "data" not in data:
+        raise SourceError(f"{path}: not a KorQuAD/SQuAD JSON (no 'data')")
+    for a, article in enumerate(data["data"]):
+        for p, par in enumerate(article.get("paragraphs", [])):
+            yield Document(f"{a}-{p}", article.get("title", ""), par["context"], "korquad",
+                           {"qa_ids": [qa["id"] for qa in par.get("qas", [])]})
+
+
+def _fields(obj: dict, i: int, path: Path, text_field: str, title_field: str, id_field: str, source: str):
+    text = obj.get(text_field)
+    if not isinstance(text, str) or not text.strip():
+        raise SourceError(f"{path}, row {i}: missing or empty field {text_field!r}")
+    meta = {k: v for k, v in obj.items() if k not in {text_field, title_field, id_field}}
+    return Document(str(obj.get(id_field) or i), str(obj.get(title_field) or ""), text, source, meta)
+
+
+@SOURCES.register("jsonl")
+def read_user_jsonl(path: Path, text_field: str = "text", title_field: str = "title", id_field: str = "id",
+                    source: str = "user", **_: Any) -> Iterator[Document]:
+    for i, obj in _jsonl(path):
+        yield _fields(obj, i, path, text_field, title_field, id_field, source)
+
+
+@SOURCES.register("csv")
+def read_user_csv(path: Path, text_field: str = "text", title_field: str = "title", id_field: str = "id",
+                  source: str = "user", **_: Any) -> Iterator[Document]:
+    with open_text(path) as f:
+        for i, row in enumerate(csv.DictReader(f), 1):
+            yield _fields(row, i, path, text_field, title_field, id_field, source)
+
+
+@SOURCES.register("txt")
+def read_txt(path: Path, split: str = "file", source: str = "user", **_: Any) -> Iterator[Document]:
+    files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
+    for f in files:
+        with open_text(f) as fh:
+            text = fh.read()
+        parts = [p for p in text.split("\n\n") if p.strip()] if split == "paragraphs" else [text]
+        for k, part in enumerate(parts):
+            yield Document(f"{f.stem}-{k}" if len(parts) > 1 else f.stem, f.stem, part.strip(), source)
+
+
+def read_source(name: str, path: Path, limit: int | None = None, **options: Any) -> Iterator[Document]:
+    reader = SOURCES.get(name)
+    for n, doc in enumerate(reader(path, **options)):
+        if limit is not None and n >= limit:
+            return
+        yield doc

@@ -1,0 +1,147 @@
+"""Open a built knowledge base and search each stage (BM25, dense) on its own.
+
+Fusion of the stages lives in ``retrievers`` (the next stage); this module gives raw per-stage hits.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.config import BM25Config, DenseIndexConfig, EncoderConfig
+
+from .documents import Chunk
+from .manifest import KBError, read_manifest, verify_files
+
+log = logging.getLogger(__name__)
+
+CHUNKS_FILE = "chunks.jsonl"
+BM25_DIR = "bm25"
+FAISS_FILE = "dense.faiss"
+
+
+@dataclass
+class Hit:
+    index: int  # position in the store's chunk list
+    score: float
+
+
+def read_chunks(path: Path) -> list[Chunk]:
+    with open(path, encoding="utf-8") as f:
+        return [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
+
+
+class KnowledgeBase:
+    """A built store. ``verify=True`` checks every file's size and sha256 against the manifest."""
+
+    def __init__(self, kb_dir: str | Path, verify: bool = True):
+        self.dir = Path(kb_dir)
+        if not self.dir.is_dir():
+            raise KBError(f"knowledge base directory not found: {self.dir}")
+        self.manifest = read_manifest(self.dir)
+        verify_files(self.dir, self.manifest, checksums=verify)
+        if CHUNKS_FILE not in self.manifest.get("files", {}):
+            raise KBError(f"{self.dir}: no chunks; run the 'chunk' stage")
+        self.chunks = read_chunks(self.dir / CHUNKS_FILE)
+        if len(self.chunks) != self.manifest["counts"]["chunks"]:
+            raise KBError(f"{self.dir}: {len(self.chunks)} chunks on disk, manifest says "
+                          f"{self.manifest['counts']['chunks']}")
+        self.id_to_index = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+
+    @classmethod
+    def load(cls, kb_dir: str | Path, verify: bool = True) -> KnowledgeBase:
+        return cls(kb_dir, verify)
+
+    # ------------------------------------------------------------------ stages present
+    @property
+    def has_bm25(self) -> bool:
+        return "bm25" in self.manifest
+
+    @property
+    def has_dense(self) -> bool:
+        return "dense" in self.manifest
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    # ------------------------------------------------------------------ BM25
+    @cached_property
+    def bm25_config(self) -> BM25Config:
+        return BM25Config.model_validate(self.manifest["bm25"]["config"])
+
+    @cached_property
+    def tokenizer(self):
+        from .tokenizers import make_tokenizer
+
+        cfg = self.bm25_config
+        return make_tokenizer(cfg.tokenizer, pos_tags=cfg.pos_tags, num_workers=cfg.num_workers)
+
+    @cached_property
+    def bm25(self):
+        import bm25s
+
+        if not self.has_bm25:
+            raise KBError(f"{self.dir}: no BM25 index; run the 'bm25' stage")
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        return bm25s.BM25.load(str(self.dir / BM25_DIR), mmap=True, allow_pickle=False)
+
+    def search_bm25(self, queries: list[str], k: int, n_threads: int = 1) -> list[list[Hit]]:
+        """Top-k chunks per query by BM25; a query with no index terms gets no hits (and a warning)."""
+        tokens = self.tokenizer.tokenize_batch(queries)
+        vocab = self.bm25.vocab_dict
+        ids = [[vocab[t] for t in toks if t in vocab] for toks in tokens]
+        out: list[list[Hit]] = [[] for _ in queries]
+        live = [i for i, q in enumerate(ids) if q]
+        for i, q in enumerate(ids):
+            if not q:
+                warnings.warn(f"BM25: query {queries[i][:60]!r} has no index terms; no BM25 results", stacklevel=2)
+        if not live:
+            return out
+        k_eff = min(k, len(self.chunks))
+        docs, scores = self.bm25.retrieve([ids[i] for i in live], k=k_eff, show_progress=False,
+                                          n_threads=n_threads)
+        for row, i in enumerate(live):
+            hits = [Hit(int(d), float(s)) for d, s in zip(docs[row], scores[row]) if s > 0]
+            if not hits:
+                warnings.warn(f"BM25: query {queries[i][:60]!r} scores zero on every chunk", stacklevel=2)
+            out[i] = hits
+        return out
+
+    # ------------------------------------------------------------------ dense
+    @cached_property
+    def encoder_config(self) -> EncoderConfig:
+        return EncoderConfig.model_validate(self.manifest["dense"]["encoder_config"])
+
+    @cached_property
+    def dense_config(self) -> DenseIndexConfig:
+        return DenseIndexConfig.model_validate(self.manifest["dense"]["index_config"])
+
+    @cached_property
+    def encoder(self):
+        from .encoders import make_encoder
+
+        return make_encoder(self.encoder_config)
+
+    @cached_property
+    def faiss_index(self):
+        from .faiss_index import load_index
+
+        if not self.has_dense:
+            raise KBError(f"{self.dir}: no dense index; run the 'dense' stage")
+        return load_index(self.dir / FAISS_FILE, self.dense_config)
+
+    def search_dense(self, queries: list[str], k: int, query_vectors: np.ndarray | None = None
+                     ) -> list[list[Hit]]:
+        vec = self.encoder.encode_queries(queries) if query_vectors is None else query_vectors
+        scores, idx = self.faiss_index.search(np.ascontiguousarray(vec, dtype=np.float32), min(k, len(self)))
+        return [[Hit(int(i), float(s)) for i, s in zip(ri, rs) if i >= 0] for ri, rs in zip(idx, scores)]
+
+    def describe(self) -> dict[str, Any]:
+        return {"dir": str(self.dir), "chunks": len(self), "bm25": self.manifest.get("bm25", {}).get("tokenizer"),
+                "dense": self.manifest.get("dense", {}).get("encoder")}

@@ -1,0 +1,62 @@
+"""The retrieved-document record and the retriever interface."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from knowledge_base.store import Hit, KnowledgeBase
+
+
+@dataclass
+class StageScore:
+    rank: int  # 1-based rank within that stage's candidates
+    score: float
+
+
+@dataclass
+class RetrievedDoc:
+    chunk_id: str
+    doc_id: str
+    title: str
+    text: str
+    score: float  # the final (fused / reranked) score
+    stages: dict[str, StageScore] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chunk_id": self.chunk_id, "doc_id": self.doc_id, "title": self.title, "score": self.score,
+                "stages": {k: {"rank": v.rank, "score": v.score} for k, v in self.stages.items()}}
+
+
+class Retriever:
+    """``retrieve(query, k)`` and ``batch_retrieve(queries, k)``, best first, unique chunk ids."""
+
+    name = "base"
+
+    def __init__(self, kb: KnowledgeBase):
+        self.kb = kb
+
+    def batch_retrieve(self, queries: list[str], k: int = 5) -> list[list[RetrievedDoc]]:
+        raise NotImplementedError
+
+    def retrieve(self, query: str, k: int = 5) -> list[RetrievedDoc]:
+        return self.batch_retrieve([query], k)[0]
+
+    def _doc(self, index: int, score: float, stages: dict[str, StageScore]) -> RetrievedDoc:
+        c = self.kb.chunks[index]
+        return RetrievedDoc(c.chunk_id, c.doc_id, c.title, c.text, score, stages,
+                            {"source": c.source, **c.metadata})
+
+
+class SingleStageRetriever(Retriever):
+    stage = "base"
+
+    def stage_hits(self, queries: list[str], k: int) -> list[list[Hit]]:
+        raise NotImplementedError
+
+    def batch_retrieve(self, queries, k=5):
+        out = []
+        for hits in self.stage_hits(queries, k):
+            out.append([self._doc(h.index, h.score, {self.stage: StageScore(r, h.score)})
+                        for r, h in enumerate(hits, 1)])
+        return out

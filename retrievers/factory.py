@@ -1,0 +1,47 @@
+"""``get_retriever(cfg.retrieval, kb)``: retrievers chosen by name, FlashRAG-style."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from common.config import RetrievalConfig
+from common.registry import Registry
+from knowledge_base.store import KnowledgeBase
+
+from .base import Retriever
+from .hybrid import HybridRetriever
+from .sparse_dense import BM25Retriever, DenseRetriever
+
+RETRIEVERS: Registry[Callable[[KnowledgeBase, RetrievalConfig], Retriever]] = Registry("retriever")
+
+
+@RETRIEVERS.register("bm25")
+def _bm25(kb: KnowledgeBase, cfg: RetrievalConfig) -> Retriever:
+    return BM25Retriever(kb)
+
+
+@RETRIEVERS.register("dense")
+def _dense(kb: KnowledgeBase, cfg: RetrievalConfig) -> Retriever:
+    return DenseRetriever(kb)
+
+
+@RETRIEVERS.register("hybrid")
+def _hybrid(kb: KnowledgeBase, cfg: RetrievalConfig) -> Retriever:
+    return HybridRetriever(kb, fusion=cfg.fusion, rrf_k=cfg.rrf_k, alpha=cfg.alpha, norm=cfg.norm,
+                           candidates=cfg.candidates)
+
+
+def get_retriever(cfg: RetrievalConfig, kb: KnowledgeBase | str | Path | None = None) -> Retriever:
+    """Build the configured retriever (``cfg.method``), wrapped in a reranker when ``cfg.reranker`` is set."""
+    if kb is None:
+        if cfg.kb is None:
+            raise ValueError("retrieval.kb is not set: pass a knowledge base or set -o retrieval.kb=DIR")
+        kb = cfg.kb
+    if not isinstance(kb, KnowledgeBase):
+        kb = KnowledgeBase.load(kb)
+    retriever = RETRIEVERS.get(cfg.method)(kb, cfg)
+    if cfg.reranker:
+        from .rerank import RerankingRetriever
+
+        retriever = RerankingRetriever(retriever, cfg.reranker, top_n=cfg.reranker_top_k)
+    return retriever

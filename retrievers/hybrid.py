@@ -1,0 +1,40 @@
+"""Hybrid retrieval: BM25 + dense candidates fused by RRF or a convex combination."""
+from __future__ import annotations
+
+from knowledge_base.store import KnowledgeBase
+
+from .base import RetrievedDoc, Retriever, StageScore
+from .fusion import convex, rrf
+
+
+class HybridRetriever(Retriever):
+    name = "hybrid"
+
+    def __init__(self, kb: KnowledgeBase, fusion: str = "rrf", rrf_k: int = 60, alpha: float = 0.5,
+                 norm: str = "minmax", candidates: int = 50, n_threads: int = 1):
+        super().__init__(kb)
+        if fusion not in ("rrf", "convex"):
+            raise ValueError(f"unknown fusion {fusion!r} (rrf | convex)")
+        self.fusion, self.rrf_k, self.alpha, self.norm = fusion, rrf_k, alpha, norm
+        self.candidates, self.n_threads = candidates, n_threads
+
+    def fuse(self, stage_hits) -> list[tuple[int, float]]:
+        if self.fusion == "rrf":
+            scores = rrf(stage_hits, self.rrf_k)
+        else:
+            scores = convex(stage_hits, self.alpha, self.norm)
+        return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def batch_retrieve(self, queries, k=5, stage_hits=None) -> list[list[RetrievedDoc]]:
+        """``stage_hits`` (``{"bm25": [...], "dense": [...]}`` per query) may be passed to reuse a cache."""
+        n = max(k, self.candidates)
+        if stage_hits is None:
+            bm = self.kb.search_bm25(queries, n, n_threads=self.n_threads)
+            de = self.kb.search_dense(queries, n)
+            stage_hits = [{"bm25": b, "dense": d} for b, d in zip(bm, de)]
+        out = []
+        for hits in stage_hits:
+            ranks = {s: {h.index: StageScore(r, h.score) for r, h in enumerate(hs, 1)} for s, hs in hits.items()}
+            fused = self.fuse(hits)[:k]
+            out.append([self._doc(i, score, {s: r[i] for s, r in ranks.items() if i in r}) for i, score in fused])
+        return out

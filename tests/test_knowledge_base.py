@@ -1,0 +1,170 @@
+"""Knowledge base: chunking, dedup, build stages, manifest refusal, resumable dense stage, search."""
+import itertools
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from common.config import ChunkingConfig, load_config
+from knowledge_base.build import build
+from knowledge_base.chunking import chunk_document, pack, split_sentences
+from knowledge_base.dedup import dedup_chunks
+from knowledge_base.documents import Chunk, Document
+from knowledge_base.embeddings import PROGRESS_FILE
+from knowledge_base.manifest import KBError
+from knowledge_base.sources import read_source
+from knowledge_base.store import KnowledgeBase
+from knowledge_base.tokenizers import KiwiTokenizer
+
+
+def test_split_sentences_korean():
+    s = split_sentences("조선은 1392년에 건국되었다. 수도는 한양이었다!\n세종은 한글을 만들었다? 끝")
+    assert s == ["조선은 1392년에 건국되었다.", "수도는 한양이었다!", "세종은 한글을 만들었다?", "끝"]
+
+
+def test_pack_size_and_overlap():
+    sents = [f"문장{i:02d}은 열 글자다." for i in range(10)]  # 12 characters each
+    chunks = pack(sents, size=40, overlap=12, measure=len, unit="chars")
+    parts = [c.split(". ") for c in chunks]
+    assert [len(p) for p in parts] == [3, 3, 3, 3, 2]  # 3 sentences fit in 40; 1 sentence of overlap
+    for a, b in itertools.pairwise(parts):
+        assert a[-1].rstrip(".") == b[0].rstrip(".")
+    no_overlap = pack(sents, size=40, overlap=0, measure=len, unit="chars")
+    assert len(no_overlap) == 4 and " ".join(no_overlap) == " ".join(sents)
+    assert pack(["가" * 100], size=40, overlap=0, measure=len, unit="chars") == ["가" * 40, "가" * 40, "가" * 20]
+
+
+def test_chunk_ids_title_prefix_and_stability():
+    doc = Document("42", "세종", "세종은 조선의 제4대 왕이다. " * 60, "wiki")
+    cfg = ChunkingConfig(size=200, overlap=40, min_size=20)
+    a, b = chunk_document(doc, cfg), chunk_document(doc, cfg)
+    assert [c.chunk_id for c in a] == [f"wiki:42:{i}" for i in range(len(a))] and len(a) > 3
+    assert [c.text for c in a] == [c.text for c in b]
+    assert all(c.text.startswith("세종\n") for c in a)
+    tok = ChunkingConfig(unit="tokens", size=30, overlap=5, min_size=5, prefix_title=False)
+    assert all(len(c.text.split()) <= 30 for c in chunk_document(doc, tok))
+
+
+def test_exact_and_near_dedup():
+    base = "대한민국의 수도는 서울이며 인구는 약 천만 명이다. 한강이 도시를 가로지른다. " * 4
+    near = base.replace("천만", "구백만")
+    other = "부산은 대한민국 제2의 도시이며 항구 도시로 유명하다. " * 5
+    mk = lambda i, t: Chunk(f"s:{i}:0", str(i), "s", "", t, 0)
+    kept, removed = dedup_chunks([mk(1, base), mk(2, base), mk(3, near), mk(4, other)], near_threshold=0.8)
+    assert [c.chunk_id for c in kept] == ["s:1:0", "s:4:0"] and removed == {"exact": 1, "near": 1}
+    kept, removed = dedup_chunks([mk(1, base), mk(3, near)], near_threshold=None)
+    assert len(kept) == 2
+
+
+def test_sources_read_real_files(data_root):
+    wiki = list(read_source("wiki", data_root / "kb/kowiki_social_2020.jsonl.gz", limit=3))
+    assert len(wiki) == 3 and wiki[0].title == "지미 카터"
+    boolq = list(read_source("kobest_boolq", data_root / "kb/kobest/BoolQ", limit=50))
+    assert len({d.text for d in boolq}) == 50
+    laws = list(read_source("statutes", data_root / "kb/kr_statutes_2024.jsonl.gz", limit=5,
+                            laws=["10ㆍ27법난 피해자의 명예회복 등에 관한 법률"]))
+    assert laws and all(d.metadata["law"].startswith("10ㆍ27") for d in laws)
+    kq = list(read_source("korquad", data_root / "retrieval/korquad_v1_dev.json"))
+    assert len(kq) == 964 and kq[0].doc_id == "0-0"
+
+
+def test_kiwi_tokenizer_matches_between_batch_and_single():
+    tok = KiwiTokenizer(num_workers=1)
+    texts = ["임종석이 여의도 농민 폭력 시위를 주도한 혐의로 지명수배되었다.", "Apple과 삼성전자의 경쟁"]
+    batch = tok.tokenize_batch(texts)
+    assert batch[0][:4] == ["임종석", "여의도", "농민", "폭력"] and "주도" in batch[0]
+    assert "apple" in batch[1] and "삼성전자" in batch[1] or "삼성" in batch[1]
+    assert [tok.tokenize(t) for t in texts] == batch
+
+
+def test_build_writes_manifest_and_loads(small_kb):
+    out, _ = small_kb
+    man = json.loads((out / "manifest.json").read_text())
+    assert {"chunks.jsonl", "dense.faiss", "embeddings.npy"} <= set(man["files"])
+    assert any(f.startswith("bm25/") for f in man["files"])
+    assert man["counts"]["documents"] == 70 and man["sources"][0]["sha256"]
+    assert man["bm25"]["tokenizer"]["name"] == "kiwi" and man["dense"]["dim"] == 32
+    assert {"bm25s", "faiss-cpu", "kiwipiepy"} <= set(man["versions"])
+    assert (out / "config.yaml").exists()
+    kb = KnowledgeBase.load(out)
+    hits = kb.search_bm25(["지미 카터 대통령"], 5)[0]
+    assert kb.chunks[hits[0].index].title == "지미 카터"
+    dense = kb.search_dense(["지미 카터 대통령"], 5)[0]
+    assert len(dense) == 5 and dense[0].score >= dense[-1].score
+
+
+def test_bm25_warns_on_query_without_terms(small_kb):
+    kb = KnowledgeBase.load(small_kb[0], verify=False)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        assert kb.search_bm25(["?!", "... !!"], 5) == [[], []]
+    assert any("no index terms" in str(x.message) for x in w)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        assert kb.search_bm25(["qwertyzzz"], 5) == [[]]
+    assert any("no index terms" in str(x.message) for x in w)
+
+
+def test_manifest_refuses_tampered_or_missing_file(tmp_path, small_kb):
+    import shutil
+
+    src, _ = small_kb
+    kb_dir = tmp_path / "kb"
+    shutil.copytree(src, kb_dir)
+    p = kb_dir / "chunks.jsonl"
+    data = bytearray(p.read_bytes())
+    data[100] = ord("X") if data[100] != ord("X") else ord("Y")
+    p.write_bytes(bytes(data))
+    with pytest.raises(KBError, match=r"chunks\.jsonl does not match its sha256"):
+        KnowledgeBase.load(kb_dir)
+    (kb_dir / "dense.faiss").unlink()
+    with pytest.raises(KBError, match=r"dense\.faiss is missing"):
+        KnowledgeBase.load(kb_dir, verify=False)
+    with pytest.raises(KBError, match="manifest.json is missing"):
+        KnowledgeBase.load(tmp_path)
+
+
+def test_dense_stage_resumes_after_interruption(tmp_path, small_kb):
+    import shutil
+
+    from knowledge_base.build import stage_dense
+    from knowledge_base.manifest import read_manifest
+
+    src, cfg = small_kb
+    kb_dir = tmp_path / "kb"
+    kb_dir.mkdir()
+    for name in ("chunks.jsonl", "manifest.json", "config.yaml"):
+        shutil.copy(src / name, kb_dir / name)
+    man = read_manifest(kb_dir)
+    man.pop("dense")
+    with pytest.raises(KBError, match="interrupted"):
+        stage_dense(cfg, kb_dir, man, progress=False, stop_after_shards=1)
+    prog = json.loads((kb_dir / PROGRESS_FILE).read_text())
+    assert prog["done"] == [0] and prog["n"] > 64
+    calls = []
+    import knowledge_base.encoders as enc_mod
+
+    orig = enc_mod.SentenceTransformerEncoder.encode_passages
+
+    def counting(self, texts):
+        calls.append(len(texts))
+        return orig(self, texts)
+
+    enc_mod.SentenceTransformerEncoder.encode_passages = counting
+    try:
+        stage_dense(cfg, kb_dir, man, progress=False)
+    finally:
+        enc_mod.SentenceTransformerEncoder.encode_passages = orig
+    assert sum(calls) == prog["n"] - 64  # the first shard was not embedded again
+    a = np.load(kb_dir / "embeddings.npy")
+    b = np.load(src / "embeddings.npy")
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_build_stage_order_errors(tmp_path):
+    cfg = load_config(None)
+    with pytest.raises(KBError, match="run the 'chunk' stage first"):
+        build(cfg, tmp_path / "x", ["bm25"], progress=False)
+    with pytest.raises(KBError, match="kb.sources is empty"):
+        build(cfg, tmp_path / "y", ["chunk"], progress=False)

@@ -1,0 +1,74 @@
+"""Retrievers: fusion math, hybrid per-stage scores, batch = single, LangChain adapter, factory."""
+import numpy as np
+import pytest
+
+from common.config import load_config
+from knowledge_base.store import Hit, KnowledgeBase
+from retrievers import get_retriever
+from retrievers.fusion import convex, normalise, rrf
+from retrievers.hybrid import HybridRetriever
+
+
+def test_rrf_math():
+    s = rrf({"bm25": [Hit(1, 9.0), Hit(2, 5.0)], "dense": [Hit(2, 0.9), Hit(3, 0.8)]}, k=60)
+    assert s[1] == pytest.approx(1 / 61)
+    assert s[2] == pytest.approx(1 / 62 + 1 / 61)
+    assert s[3] == pytest.approx(1 / 62)
+
+
+def test_normalise_and_convex_math():
+    np.testing.assert_allclose(normalise(np.array([2.0, 4.0, 6.0]), "minmax"), [0, 0.5, 1])
+    np.testing.assert_allclose(normalise(np.array([2.0, 4.0, 6.0]), "zscore"), [-1.2247449, 0, 1.2247449], rtol=1e-6)
+    hits = {"bm25": [Hit(1, 10.0), Hit(2, 5.0), Hit(4, 0.0)], "dense": [Hit(2, 0.9), Hit(3, 0.5), Hit(4, 0.1)]}
+    s = convex(hits, alpha=0.25, method="minmax")
+    # bm25 norm: 1 -> 1, 2 -> .5, 4 -> 0; dense norm: 2 -> 1, 3 -> .5, 4 -> 0; missing -> stage minimum (0)
+    assert s[1] == pytest.approx(0.75 * 1.0 + 0.25 * 0.0)
+    assert s[2] == pytest.approx(0.75 * 0.5 + 0.25 * 1.0)
+    assert s[3] == pytest.approx(0.75 * 0.0 + 0.25 * 0.5)
+    assert s[4] == pytest.approx(0.0)
+    with pytest.raises(ValueError):
+        convex({"bm25": []}, 0.5)
+
+
+@pytest.fixture(scope="module")
+def kb(small_kb):
+    return KnowledgeBase.load(small_kb[0])
+
+
+def test_hybrid_returns_fused_and_stage_scores(kb):
+    r = HybridRetriever(kb, fusion="rrf", candidates=20)
+    docs = r.retrieve("지미 카터 대통령", k=5)
+    assert len(docs) == 5 and len({d.chunk_id for d in docs}) == 5
+    assert [d.score for d in docs] == sorted((d.score for d in docs), reverse=True)
+    top = docs[0]
+    assert set(top.stages) <= {"bm25", "dense"} and top.stages
+    expected = sum(1 / (60 + s.rank) for s in top.stages.values())
+    assert top.score == pytest.approx(expected)
+    assert top.title == "지미 카터"
+
+
+def test_batch_equals_single(kb):
+    for fusion in ("rrf", "convex"):
+        r = HybridRetriever(kb, fusion=fusion, candidates=20)
+        qs = ["지미 카터", "수학의 정의", "조선 숙종"]
+        batch = r.batch_retrieve(qs, k=4)
+        for q, b in zip(qs, batch):
+            assert [d.chunk_id for d in r.retrieve(q, k=4)] == [d.chunk_id for d in b]
+
+
+def test_factory_by_name_and_langchain_adapter(kb, small_kb):
+    from retrievers.langchain import LangChainRetriever
+
+    for method in ("bm25", "dense", "hybrid"):
+        cfg = load_config(None, [f"retrieval.method={method}"]).retrieval
+        r = get_retriever(cfg, kb)
+        assert r.name == method and len(r.retrieve("지미 카터", 3)) == 3
+    cfg = load_config(None, [f"retrieval.kb={small_kb[0]}"]).retrieval
+    lc = LangChainRetriever(retriever=get_retriever(cfg), k=3)
+    docs = lc.invoke("지미 카터 대통령")
+    assert len(docs) == 3 and docs[0].metadata["title"] == "지미 카터"
+    assert "stages" in docs[0].metadata and docs[0].page_content.startswith("지미 카터")
+    with pytest.raises(KeyError, match="unknown retriever"):
+        from retrievers.factory import RETRIEVERS
+
+        RETRIEVERS.get("nope")
