@@ -122,7 +122,7 @@ def stage_dense(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
     dcfg = cfg.kb.dense
     vecs = embed_resumable([c.text for c in chunks], enc.encode_passages, enc.dim, out, enc.describe(),
                            shard_size=dcfg.shard_size, dtype=dcfg.dtype, show_progress=progress,
-                           stop_after_shards=stop_after_shards)
+                           stop_after_shards=stop_after_shards, batch_size=cfg.kb.encoder.batch_size)
     if not is_complete(out):
         raise KBError("dense stage interrupted before all shards were embedded; run it again to resume")
     index = build_index(vecs, dcfg)

@@ -30,7 +30,8 @@ def fingerprint(texts: Sequence[str], encoder_desc: dict) -> str:
 
 def embed_resumable(texts: Sequence[str], encode: Callable[[Sequence[str]], np.ndarray], dim: int,
                     out_dir: Path, encoder_desc: dict, shard_size: int = 1024, dtype: str = "float32",
-                    show_progress: bool = True, stop_after_shards: int | None = None) -> np.ndarray:
+                    show_progress: bool = True, stop_after_shards: int | None = None, batch_size: int = 64
+                    ) -> np.ndarray:
     """Embed ``texts`` into ``out_dir/embeddings.npy``; returns the (memory-mapped) array.
 
     ``stop_after_shards`` stops after that many new shards (used by tests to simulate a killed build)."""
@@ -56,17 +57,19 @@ def embed_resumable(texts: Sequence[str], encode: Callable[[Sequence[str]], np.n
         if stop_after_shards is not None and k >= stop_after_shards:
             break
         lo, hi = s * shard_size, min(n, (s + 1) * shard_size)
-        vec = encode(texts[lo:hi])
-        if vec.shape != (hi - lo, dim):
-            raise ValueError(f"encoder returned shape {vec.shape}, expected {(hi - lo, dim)}")
-        arr[lo:hi] = vec.astype(dtype)
+        for a in range(lo, hi, batch_size):  # sub-batches keep the progress bar moving inside a shard
+            b = min(hi, a + batch_size)
+            vec = encode(texts[a:b])
+            if vec.shape != (b - a, dim):
+                raise ValueError(f"encoder returned shape {vec.shape}, expected {(b - a, dim)}")
+            arr[a:b] = vec.astype(dtype)
+            bar.update(b - a)
         arr.flush()
         done.add(s)
         prog["done"] = sorted(done)
         tmp = prog_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(prog))
         tmp.replace(prog_path)
-        bar.update(hi - lo)
     bar.close()
     prog["seconds"] = prog.get("seconds", 0) + time.time() - t0
     prog_path.write_text(json.dumps(prog))

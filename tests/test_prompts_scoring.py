@@ -1,0 +1,111 @@
+"""Prompts and scoring on the tiny Qwen2 fixture model."""
+import numpy as np
+import pytest
+
+from common.config import LLMConfig, PromptConfig, ScoringConfig
+from rag.data import Question
+from rag.llm import load_llm
+from rag.prompts import PromptBuilder
+from rag.scoring import cyclic_orders, make_scorer, unpermute
+from rag.scoring.base import parse_label
+
+
+@pytest.fixture(scope="module")
+def llm(tiny_qwen_dir):
+    return load_llm(LLMConfig(model=str(tiny_qwen_dir), batch_size=3))
+
+
+def test_prompt_contains_every_part(llm, train_rows):
+    q = train_rows[0].model_copy(update={"question_plus": "ㄱ. 보기 내용", "hint": None})
+    b = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=4096))
+    ctx = [{"title": "세종", "text": "세종\n세종은 조선의 제4대 왕이다."}]
+    r = b.build(q, context=ctx, hint="배경 설명")
+    assert b.use_chat and r.text.startswith("<|im_start|>system\n") and r.text.endswith("<|im_start|>assistant\n")
+    for part in ("참고 자료:\n[1] 세종\n세종은 조선의 제4대 왕이다.", "지문:\n" + q.paragraph[:50], "질문:\n",
+                 "<보기>:\nㄱ. 보기 내용", "힌트:\n배경 설명", f"{q.n_choices} - {q.choices[-1]}"):
+        assert part in r.text
+    labels = ", ".join(str(i) for i in range(1, q.n_choices + 1))
+    assert f"{labels} 중에 하나를 정답으로 고르세요.\n정답:" in r.text
+    assert r.context_used == 1 and not r.over_budget
+
+
+@pytest.mark.parametrize("n", [2, 4, 5, 7])
+def test_prompt_any_number_of_choices(llm, n):
+    q = Question(id="x", question="무엇인가?", choices=[f"선택{i}" for i in range(n)])
+    text = PromptBuilder(llm.tokenizer).build(q).text
+    assert f"{n} - 선택{n - 1}" in text and f"{', '.join(map(str, range(1, n + 1)))} 중에" in text
+
+
+def test_budget_trims_context_then_passage_never_question_or_choices(llm, train_rows):
+    q = max(train_rows, key=lambda q: len(q.paragraph))
+    ctx = [{"title": f"문서{i}", "text": q.paragraph[:400]} for i in range(5)]
+    full = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=100000)).build(q, context=ctx)
+    q_only = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=100000)).build(q.model_copy(update={"paragraph": ""}))
+    no_ctx = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=100000)).build(q)
+    assert full.n_tokens > no_ctx.n_tokens > q_only.n_tokens
+    budget = (q_only.n_tokens + no_ctx.n_tokens) // 2
+    r = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=budget)).build(q, context=ctx)
+    assert r.n_tokens <= budget and r.context_used == 0 and r.context_dropped == 5
+    assert r.passage_trimmed_chars > 0 and "…(중략)…" in r.text
+    assert q.question.strip() in r.text and all(c in r.text for c in q.choices)
+    assert q.paragraph[:30] in r.text and q.paragraph[-30:] in r.text  # head and tail kept
+    tiny = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=64)).build(q, context=ctx)
+    assert tiny.over_budget and q.question.strip() in tiny.text and all(c in tiny.text for c in q.choices)
+
+
+def test_logits_probabilities_sum_to_one_and_batched_equals_unbatched(llm, train_rows):
+    b = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=512))
+    qs = train_rows[:7]
+    prompts = [b.build(q).text for q in qs]
+    n = [q.n_choices for q in qs]
+    scorer = make_scorer(llm, ScoringConfig())
+    batched = scorer.score(prompts, n)
+    scorer.batch_size = 1
+    single = scorer.score(prompts, n)
+    for p, s, k in zip(batched, single, n):
+        assert p.shape == (k,) and p.sum() == pytest.approx(1.0)
+        np.testing.assert_allclose(p, s, atol=1e-5)
+
+
+def test_multi_token_labels_use_sequence_log_probability(llm):
+    """10 choices: label "10" is two tokens ("1", "0") with individually split digits."""
+    scorer = make_scorer(llm, ScoringConfig())
+    ids = scorer.label_ids(10)
+    assert len(ids[9]) == 2 and all(len(t) == 1 for t in ids[:9])
+    prompt = "질문: 무엇인가?\n정답:"
+    probs = scorer.score([prompt], [10])[0]
+    assert probs.shape == (10,) and probs.sum() == pytest.approx(1.0)
+    # check against a direct computation
+    import torch
+
+    enc = llm.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    lp = []
+    for lab in ids:
+        with torch.no_grad():
+            logits = llm.model(torch.tensor([enc + lab])).logits.log_softmax(-1)[0]
+        lp.append(sum(logits[len(enc) - 1 + t, tok].item() for t, tok in enumerate(lab)))
+    ref = np.exp(np.array(lp) - max(lp))
+    np.testing.assert_allclose(probs, ref / ref.sum(), atol=1e-5)
+
+
+def test_permutation_mapping():
+    assert cyclic_orders(5, 1) == [[0, 1, 2, 3, 4]]
+    orders = cyclic_orders(4, 4)
+    assert orders == [[0, 1, 2, 3], [1, 2, 3, 0], [2, 3, 0, 1], [3, 0, 1, 2]]
+    q = Question(id="x", question="q", choices=["a", "b", "c", "d"], answer=2)
+    for order in orders:
+        shown = q.with_choices(order)
+        probs = np.eye(4)[shown.answer - 1]  # a model that always finds the right text
+        np.testing.assert_allclose(unpermute(probs, order), np.eye(4)[1])
+    assert len(cyclic_orders(5, 9)) == 5
+
+
+def test_generate_scorer_parses_or_falls_back(llm, train_rows):
+    assert parse_label("정답은 ③입니다", 5) == 3 and parse_label(" 4", 5) == 4 and parse_label("7", 5) is None
+    b = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=512))
+    qs = train_rows[:3]
+    scorer = make_scorer(llm, ScoringConfig(method="generate", max_new_tokens=3))
+    probs = scorer.score([b.build(q).text for q in qs], [q.n_choices for q in qs])
+    assert len(scorer.last_outputs) == 3
+    for p, q in zip(probs, qs):
+        assert p.shape == (q.n_choices,) and p.sum() == pytest.approx(1.0)
