@@ -325,10 +325,34 @@ def load_with_report(path: str | Path, format: str = "auto", strict: bool = True
     return questions, report
 
 
+def hash_bucket(qid: str, n: int) -> int:
+    """A stable bucket in ``0..n-1`` for an id (sha1, not Python's salted hash)."""
+    import hashlib
+
+    return int(hashlib.sha1(qid.encode()).hexdigest(), 16) % n
+
+
+def parse_bucket_spec(spec: str) -> tuple[str, tuple[int, int] | None]:
+    """``PATH@K/N`` → (PATH, (K, N)): keep the questions whose id falls in hash bucket K of N."""
+    m = re.fullmatch(r"(.+)@(\d+)/(\d+)", str(spec))
+    if not m:
+        return str(spec), None
+    k, n = int(m.group(2)), int(m.group(3))
+    if not 0 <= k < n:
+        raise ValueError(f"{spec}: bucket K must be in 0..N-1")
+    return m.group(1), (k, n)
+
+
 def load_questions(path: str | Path, format: str = "auto", strict: bool = True,
                    labels: str | Path | None = None, encoding: str = "utf-8", **options: Any) -> list[Question]:
-    """Load questions; in lenient mode the report of skipped rows is printed to stderr."""
+    """Load questions; in lenient mode the report of skipped rows is printed to stderr.
+
+    ``PATH@K/N`` keeps only hash bucket K of N (by id), e.g. ``exams/click@0/2`` and ``exams/click@1/2`` are
+    two disjoint, stable halves."""
+    path, bucket = parse_bucket_spec(str(path))
     questions, report = load_with_report(path, format, strict, labels, encoding, **options)
+    if bucket is not None:
+        questions = [q for q in questions if hash_bucket(q.id, bucket[1]) == bucket[0]]
     if report.skipped:
         print(report.summary(), file=sys.stderr)
     return questions
