@@ -1,0 +1,102 @@
+"""``python -m rag.hints --config C --data CSV --out hints.jsonl [--limit N] [-o ...]``
+
+Generates a short background hint per question with the configured LLM backend. Hints are cached in the
+output file by (question id, model id, template hash): re-running skips what is already there, and a
+changed model or template generates anew. ``prompt.hints: true`` + ``prompt.hints_path`` put them in prompts.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from common.cli import add_config_args, config_from_args, fail
+
+HINT_TEMPLATE = ("다음 문제를 푸는 데 필요한 배경 지식을 두세 문장으로 설명하세요. 정답 번호는 말하지 마세요.\n\n"
+                 "{paragraph}\n\n질문: {question}\n선택지:\n{choices}")
+
+
+def template_hash() -> str:
+    return hashlib.sha256(HINT_TEMPLATE.encode()).hexdigest()[:12]
+
+
+def load_hints(path: Path) -> dict[str, str]:
+    """id → hint from a hints.jsonl (the newest entry per id wins)."""
+    if not path.exists():
+        raise FileNotFoundError(f"hints file not found: {path} (generate it with python -m rag.hints)")
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    raise ValueError(f"{path}, line {i}: invalid JSON") from None
+                out[rec["id"]] = rec["hint"]
+    return out
+
+
+def generate_hints(llm, questions, out: Path, batch_size: int = 4, max_new_tokens: int = 96) -> int:
+    import torch
+
+    tok, model = llm.tokenizer, llm.model
+    key = (llm.model_id, template_hash())
+    done = set()
+    if out.exists():
+        for line in out.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                if (r.get("model"), r.get("template")) == key:
+                    done.add(r["id"])
+    todo = [q for q in questions if q.id not in done]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "a", encoding="utf-8") as f:
+        for b in tqdm(range(0, len(todo), batch_size), desc="hints", unit="batch"):
+            batch = todo[b:b + batch_size]
+            prompts = []
+            for q in batch:
+                body = HINT_TEMPLATE.format(paragraph=q.paragraph[:1500], question=q.question,
+                                            choices="\n".join(f"{i} - {c}" for i, c in enumerate(q.choices, 1)))
+                msgs = [{"role": "user", "content": body}]
+                prompts.append(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+                               if getattr(tok, "chat_template", None) else body + "\n힌트:")
+            enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+            device = next(model.parameters()).device
+            with torch.inference_mode():
+                gen = model.generate(**{k: v.to(device) for k, v in enc.items()}, max_new_tokens=max_new_tokens,
+                                     do_sample=False, pad_token_id=tok.pad_token_id)
+            for q, g in zip(batch, gen[:, enc["input_ids"].shape[1]:]):
+                hint = tok.decode(g, skip_special_tokens=True).strip()
+                f.write(json.dumps({"id": q.id, "hint": hint, "model": key[0], "template": key[1]},
+                                   ensure_ascii=False) + "\n")
+            f.flush()
+    return len(todo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .data import DataError, load_questions
+    from .llm import load_llm
+
+    ap = argparse.ArgumentParser(prog="python -m rag.hints", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(ap)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--max-new-tokens", type=int, default=96)
+    args = ap.parse_args(argv)
+    cfg = config_from_args(args)
+    try:
+        qs = load_questions(args.data)[: args.limit]
+    except DataError as e:
+        fail(str(e), 1)
+    n = generate_hints(load_llm(cfg.llm), qs, args.out, cfg.llm.batch_size, args.max_new_tokens)
+    print(f"generated {n} hints ({len(qs) - n} cached) → {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
