@@ -27,7 +27,8 @@ def test_predict_writes_files_and_routes(tmp_path, run_cfg, train_rows):
     qs = train_rows[:4] + train_rows[-4:]
     recs = predict(run_cfg, qs, tmp_path, checkpoint_every=3, progress=False)
     assert [r["id"] for r in recs] == [q.id for q in qs]
-    rows = list(csv.DictReader(open(tmp_path / PREDICTIONS, encoding="utf-8")))
+    with open(tmp_path / PREDICTIONS, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     assert [r["id"] for r in rows] == [q.id for q in qs] and all(1 <= int(r["answer"]) <= 5 for r in rows)
     for r, q in zip(recs, qs):
         assert abs(sum(r["probs"]) - 1) < 1e-5 and r["gold"] == q.answer and r["correct"] == (r["prediction"] == q.answer)
