@@ -55,12 +55,17 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
 
 
 @SOURCES.register("wiki")
-def read_wiki(path: Path, **_: Any) -> Iterator[Document]:
+def read_wiki(path: Path, max_chars: int | None = None, core_only: bool = False, **_: Any) -> Iterator[Document]:
+    """Options: ``max_chars`` keeps each article's first N characters (its lead), ``core_only`` keeps the
+    articles marked ``core`` (central to a social-studies topic)."""
     for i, obj in _jsonl(path):
         if not obj.get("text"):
             raise SourceError(f"{path}, line {i}, id {obj.get('id')!r}: missing field 'text'")
+        if core_only and not obj.get("core"):
+            continue
+        text = obj["text"] if max_chars is None else obj["text"][:max_chars]
         meta = {k: obj[k] for k in ("url", "domain", "core") if k in obj}
-        yield Document(str(obj.get("id", i)), obj.get("title") or "", obj["text"], "wiki", meta)
+        yield Document(str(obj.get("id", i)), obj.get("title") or "", text, "wiki", meta)
 
 
 @SOURCES.register("kobest_boolq")

