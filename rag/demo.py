@@ -63,9 +63,9 @@ def pick_questions(cfg: RunConfig, n: int, seed: int):
 
 
 def trace(rec: dict, q) -> str:
-    lines = [f"[bold]{q.id}[/bold] ({q.source}, gold domain {q.domain}) → routed [bold]{rec['route']}[/bold] "
-             f"(confidence {rec['route_confidence']:.2f})",
-             f"질문: {q.question}"]
+    head = (f"[bold]{q.id}[/bold] ({q.source}, gold domain {q.domain}) → routed [bold]{rec['route']}[/bold] "
+            f"(confidence {rec['route_confidence']:.2f})")
+    lines = [head, f"질문: {q.question}"]
     lines += [f"  {i}. {c}" for i, c in enumerate(q.choices, 1)]
     if rec["retrieved"]:
         lines.append("retrieved (fused score; per-stage rank/score):")
