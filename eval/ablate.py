@@ -1,0 +1,167 @@
+"""``python -m eval.ablate --config C (--data PATH [--labels L] | --suite NAME) --grid GRID.yaml --out DIR [--limit N]``
+
+Runs every variant of an ablation grid (config overrides; one is the baseline) over the same questions with
+the model loaded once and retrieval results cached across variants. Writes one run directory per variant
+(predictions, details, metrics, report, charts), ``ablation.csv`` and ``ablation.md`` (accuracy overall and
+per domain with 95% intervals, delta to the baseline, paired McNemar p-value) and ``ablation.png``.
+Variants with ``prompt.hints: true`` whose ``prompt.hints_path`` does not exist get hints generated first.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import yaml
+from tqdm.auto import tqdm
+
+from common.cli import add_config_args, config_from_args, fail
+from common.config import ConfigError, RunConfig, apply_overrides, config_dict, config_hash
+
+from .charts import grouped_bars
+from .metrics import mcnemar
+from .report import write_report
+from .run import questions_for
+from .suites import SUITES
+
+
+def load_grid(path: Path) -> tuple[str, dict[str, list[str]]]:
+    if not path.exists():
+        raise ConfigError(f"grid file not found: {path}")
+    g = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    variants = g.get("variants")
+    if not isinstance(variants, dict) or not variants:
+        raise ConfigError(f"{path}: needs a non-empty 'variants' mapping of name -> [overrides]")
+    for name, ov in variants.items():
+        if not isinstance(ov, list) or not all(isinstance(o, str) for o in ov):
+            raise ConfigError(f"{path}: variant {name!r} must be a list of 'section.key=value' strings")
+    base = g.get("baseline") or next(iter(variants))
+    if base not in variants:
+        raise ConfigError(f"{path}: baseline {base!r} is not one of the variants")
+    return base, variants
+
+
+def variant_config(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    raw = apply_overrides(config_dict(cfg), overrides)
+    return RunConfig.model_validate(raw)
+
+
+class SharedParts:
+    """One LLM, one retriever per (kb, method, fusion settings), one retrieval cache, one router per config."""
+
+    def __init__(self, llm):
+        self.llm = llm
+        self.retrievers: dict[str, object] = {}
+        self.routers: dict[str, object] = {}
+        self.cache: dict[str, list] = {}
+
+    def pipeline(self, cfg: RunConfig):
+        from rag.hints import load_hints
+        from rag.pipeline import Pipeline
+        from rag.router import make_router
+        from retrievers import get_retriever
+
+        rkey = json.dumps(config_dict(cfg.router), sort_keys=True)
+        if rkey not in self.routers:
+            self.routers[rkey] = make_router(cfg.router, llm=self.llm)
+        retriever = None
+        if cfg.retrieval.kb and cfg.router.name != "always-korean":
+            r = cfg.retrieval
+            key = json.dumps([r.kb, r.method, r.fusion, r.rrf_k, r.alpha, r.norm, r.candidates, r.reranker])
+            if key not in self.retrievers:
+                self.retrievers[key] = get_retriever(r)
+            retriever = self.retrievers[key]
+        hints = load_hints(cfg.resolve_path(cfg.prompt.hints_path)) if cfg.prompt.hints and cfg.prompt.hints_path \
+            else {}
+        pipe = Pipeline(cfg, self.llm, self.routers[rkey], retriever, hints)
+        pipe.retrieval_cache = self.cache
+        return pipe
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m eval.ablate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(ap)
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--labels", default=None)
+    ap.add_argument("--suite", default=None, choices=SUITES.names())
+    ap.add_argument("--grid", required=True, type=Path)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--resume", action="store_true", help="continue variants already started in --out")
+    args = ap.parse_args(argv)
+    cfg = config_from_args(args)
+    try:
+        base, variants = load_grid(args.grid)
+        cfgs = {name: variant_config(cfg, ov) for name, ov in variants.items()}
+        qs, source, _ = questions_for(cfg, args.data, args.labels, args.suite, args.limit)
+    except (ConfigError, ValueError) as e:
+        fail(str(e), 1)
+    for name, c in cfgs.items():
+        if config_hash(c.llm) != config_hash(cfg.llm) or c.scoring != cfg.scoring:
+            fail(f"variant {name!r} changes llm.* or scoring.*: every variant must share the model "
+                 f"(loaded once); run such comparisons as separate eval.run calls", 1)
+    from rag.hints import generate_hints
+    from rag.llm import load_llm
+    from rag.predict import predict
+
+    llm = load_llm(cfg.llm)
+    shared = SharedParts(llm)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "grid.yaml").write_text(args.grid.read_text(encoding="utf-8"), encoding="utf-8")
+    results: dict[str, dict] = {}
+    correct: dict[str, dict[str, bool]] = {}
+    for name in tqdm(list(cfgs), desc="ablation variants", unit="variant"):
+        vcfg = cfgs[name]
+        if vcfg.prompt.hints and vcfg.prompt.hints_path:
+            hpath = vcfg.resolve_path(vcfg.prompt.hints_path)
+            generate_hints(llm, qs, hpath, batch_size=vcfg.llm.batch_size, max_new_tokens=64)
+        run_dir = args.out / name
+        records = predict(vcfg, qs, run_dir, resume=args.resume and run_dir.exists(), pipeline=shared.pipeline(vcfg))
+        m = write_report(run_dir, {"variant": name, "overrides": " ".join(variants[name]) or "(none)",
+                                   "config_hash": config_hash(vcfg), "data": source, "model": llm.model_id},
+                         records)
+        results[name] = m
+        correct[name] = {r["id"]: bool(r["correct"]) for r in records if r.get("gold") is not None}
+    domains = sorted({d for m in results.values() for d in m["by_domain"]})
+    rows = []
+    for name, m in results.items():
+        ids = sorted(correct[base])
+        test = mcnemar([correct[base][i] for i in ids], [correct[name][i] for i in ids])
+        row = {"variant": name, "overrides": " ".join(variants[name]), "n": m["n"], "accuracy": m["accuracy"],
+               "ci95_lo": m["ci95"][0], "ci95_hi": m["ci95"][1],
+               "delta": m["accuracy"] - results[base]["accuracy"], "mcnemar_p": test["p_value"],
+               "with_context": m["retrieval"]["share_with_context"]}
+        for d in domains:
+            dm = m["by_domain"].get(d, {})
+            row[f"{d}_accuracy"] = dm.get("accuracy")
+            row[f"{d}_delta"] = None if dm.get("accuracy") is None else \
+                dm["accuracy"] - results[base]["by_domain"][d]["accuracy"]
+        rows.append(row)
+    with open(args.out / "ablation.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    md = [f"# Ablation: {args.grid.name} on {source} ({len(qs)} questions, model {llm.model_id})", "",
+          f"Baseline: **{base}**. Δ = accuracy − baseline; p = exact paired McNemar test against the baseline.", "",
+          "| variant | overrides | accuracy [95% CI] | Δ | p | " + " | ".join(f"{d} (Δ)" for d in domains)
+          + " | with context |", "|---" * (6 + len(domains)) + "|"]
+    for r in rows:
+        dom = " | ".join("–" if r[f"{d}_accuracy"] is None else f"{r[f'{d}_accuracy']:.3f} ({r[f'{d}_delta']:+.3f})"
+                         for d in domains)
+        md.append(f"| {r['variant']} | `{r['overrides'] or '—'}` | {r['accuracy']:.3f} [{r['ci95_lo']:.3f}, "
+                  f"{r['ci95_hi']:.3f}] | {r['delta']:+.3f} | {r['mcnemar_p']:.3f} | {dom} | {r['with_context']:.0%} |")
+    md += ["", "![ablation](ablation.png)", ""]
+    (args.out / "ablation.md").write_text("\n".join(md), encoding="utf-8")
+    table = {r["variant"]: {"overall": r["accuracy"], **{d: r[f"{d}_accuracy"] for d in domains}} for r in rows}
+    grouped_bars(table, ["overall", *domains], args.out / "ablation.png", f"ablation ({len(qs)} questions)")
+    print("\n".join(md[:-2]))
+    best = max(rows, key=lambda r: r["accuracy"])
+    print(f"RESULT baseline={base} baseline_accuracy={results[base]['accuracy']:.4f} best={best['variant']} "
+          f"best_accuracy={best['accuracy']:.4f} variants={len(rows)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

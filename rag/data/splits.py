@@ -1,0 +1,22 @@
+"""Seeded, domain-stratified dev split of the competition train set (the ``competition-dev`` suite).
+
+Fine-tuning excludes these ids automatically, so a model is never evaluated on questions it trained on."""
+from __future__ import annotations
+
+import random
+
+from .question import Question
+
+
+def stratified_split(questions: list[Question], fraction: float = 0.15, seed: int = 42
+                     ) -> tuple[list[Question], list[Question]]:
+    """(train, dev): ``fraction`` of each domain goes to dev, chosen by a seeded shuffle of sorted ids."""
+    by: dict[str, list[Question]] = {}
+    for q in questions:
+        by.setdefault(q.domain or "unknown", []).append(q)
+    dev_ids: set[str] = set()
+    for dom in sorted(by):
+        ids = sorted(q.id for q in by[dom])
+        random.Random(f"{seed}:{dom}").shuffle(ids)
+        dev_ids.update(ids[: round(fraction * len(ids))])
+    return [q for q in questions if q.id not in dev_ids], [q for q in questions if q.id in dev_ids]

@@ -1,0 +1,128 @@
+"""Evaluation: metric functions against hand-computed values, reports and charts from a fixture predictions
+file, an ablation grid of 3 variants on 6 questions with the tiny model, compare."""
+import csv
+import json
+
+import pytest
+
+from eval.metrics import brier, compute_metrics, ece, mcnemar, wilson
+
+
+def test_wilson_hand_computed():
+    lo, hi = wilson(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+    assert wilson(0, 0) == (0.0, 0.0)
+    lo, hi = wilson(0, 5)
+    assert lo == 0.0 and hi == pytest.approx(0.4345, abs=1e-4)
+
+
+def test_mcnemar_exact_hand_computed():
+    a = [True] * 5 + [False] * 1 + [True] * 3 + [False] * 2
+    b = [False] * 5 + [True] * 1 + [True] * 3 + [False] * 2
+    r = mcnemar(a, b)
+    assert (r["b"], r["c"]) == (5, 1) and r["p_value"] == pytest.approx(14 / 64)
+    assert mcnemar([True, False], [True, False])["p_value"] == 1.0
+    with pytest.raises(ValueError):
+        mcnemar([True], [True, False])
+
+
+def test_ece_and_brier_hand_computed():
+    assert ece([0.9, 0.9, 0.6, 0.6], [True, False, True, True]) == pytest.approx(0.4)
+    assert brier([[0.7, 0.2, 0.1], [0.5, 0.5]], [1, 2]) == pytest.approx(0.32)
+
+
+def _records():
+    recs = []
+    for i in range(10):
+        dom = "korean" if i < 6 else "social"
+        gold = 1 + i % 4
+        pred = gold if i % 3 else (gold % 4) + 1
+        probs = [0.1] * 4
+        probs[pred - 1] = 0.7
+        recs.append({"id": f"q{i}", "source": "S" + dom[0], "subject": None, "domain": dom,
+                     "route": dom if i != 0 else "social", "route_confidence": 0.9, "p_social": 0.5,
+                     "retrieved": [{"chunk_id": "c", "score": 0.5, "title": "t", "doc_id": "d", "stages": {}}]
+                     if dom == "social" else [], "context_used": 2 if dom == "social" else 0,
+                     "prompt_tokens": 100, "n_choices": 4, "probs": probs, "prediction": pred, "gold": gold,
+                     "correct": pred == gold})
+    return recs
+
+
+def test_compute_metrics_groups_and_baselines():
+    m = compute_metrics(_records())
+    assert m["n"] == 10 and m["accuracy"] == pytest.approx(0.6)  # i = 0, 3, 6, 9 wrong
+    assert m["by_domain"]["korean"]["n"] == 6 and m["by_domain"]["korean"]["accuracy"] == pytest.approx(4 / 6)
+    assert m["chance"] == pytest.approx(0.25)
+    assert m["majority_answer"]["accuracy"] == pytest.approx(0.3)  # gold 1 and 2 appear 3 times each
+    assert m["router"]["accuracy"] == pytest.approx(0.9)
+    assert m["retrieval"]["share_with_context"] == pytest.approx(0.4)
+    assert m["calibration"]["ece"] == pytest.approx(abs(0.7 - 0.6))
+
+
+def test_report_and_charts_from_fixture_predictions(tmp_path, capsys):
+    from eval.compare import main as compare
+    from eval.run import main as run
+
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    with open(pred / "details.jsonl", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in _records())
+    assert run(["--predictions", str(pred), "--out", str(tmp_path / "ev")]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == "RESULT accuracy=0.6000 korean=0.6667 social=0.5000 n=10"
+    m = json.loads((tmp_path / "ev/metrics.json").read_text())
+    assert {"n", "accuracy", "ci95", "chance", "by_domain", "by_source", "by_subject"} <= set(m)
+    report = (tmp_path / "ev/report.md").read_text()
+    assert "### By domain" in report and "config_hash" in report and "ECE" in report
+    for png in ("accuracy_by_domain.png", "reliability.png"):
+        assert (tmp_path / "ev" / png).read_bytes()[:4] == b"\x89PNG"
+    assert compare([str(tmp_path / "ev"), str(tmp_path / "ev"), "--out", str(tmp_path / "cmp.md")]) == 0
+    assert (tmp_path / "cmp.md").read_text().count("0.600 [") == 2
+
+
+def test_ablation_grid_three_variants_on_six_questions(tmp_path, tiny_qwen_dir, small_kb, train_rows, capsys):
+    from eval.ablate import main as ablate
+    from rag.data import write_jsonl
+    from rag.router.classifier import train_classifier
+
+    rdir = tmp_path / "router"
+    train_classifier(train_rows).save(rdir)
+    data = write_jsonl(train_rows[:3] + train_rows[-3:], tmp_path / "six.jsonl")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("baseline: none\nvariants:\n  none: [router.name=always-korean]\n"
+                    "  all: [router.name=always-social]\n  routed_top1: [retrieval.top_k=1]\n")
+    argv = ["--data", str(data), "--grid", str(grid), "--out", str(tmp_path / "abl"),
+            "-o", f"llm.model={tiny_qwen_dir}", "-o", f"retrieval.kb={small_kb[0]}", "-o", f"router.model={rdir}",
+            "-o", "prompt.max_tokens=768", "-o", "retrieval.candidates=20"]
+    assert ablate(argv) == 0
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1].startswith("RESULT baseline=none")
+    abl = tmp_path / "abl"
+    with open(abl / "ablation.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["variant"] for r in rows] == ["none", "all", "routed_top1"]
+    assert float(rows[0]["delta"]) == 0.0 and float(rows[0]["mcnemar_p"]) == 1.0
+    assert float(rows[0]["with_context"]) == 0.0 and float(rows[1]["with_context"]) > 0.0
+    every = [json.loads(x) for x in (abl / "all/details.jsonl").read_text().splitlines()]
+    assert all(d["retrieved"] for d in every)  # no router: every question retrieves (long passages may drop it)
+    for v in ("none", "all", "routed_top1"):
+        for f in ("predictions.csv", "details.jsonl", "metrics.json", "report.md", "config.yaml"):
+            assert (abl / v / f).exists(), (v, f)
+    assert (abl / "ablation.png").read_bytes()[:4] == b"\x89PNG" and "| all |" in (abl / "ablation.md").read_text()
+    details = [json.loads(x) for x in (abl / "routed_top1/details.jsonl").read_text().splitlines()]
+    assert all(len(d["retrieved"]) <= 1 for d in details)
+
+
+def test_suites_and_dev_split(data_root):
+    from common.config import load_config
+    from eval.suites import load_suite
+    from rag.data.splits import stratified_split
+
+    cfg = load_config(None)
+    dev = load_suite("competition-dev", cfg)
+    again = load_suite("competition-dev", cfg)
+    assert [q.id for q in dev] == [q.id for q in again] and len(dev) == 305
+    assert {q.domain for q in dev} == {"korean", "social"}
+    train, dev2 = stratified_split(load_suite.__globals__["competition_train"](cfg), 0.15, 42)
+    assert not {q.id for q in train} & {q.id for q in dev2} and len(train) + len(dev2) == 2030
+    assert len(load_suite("kice", cfg)) == 450 and len(load_suite("click-korean", cfg)) == 650
