@@ -166,7 +166,13 @@ class EvalConfig(Section):
 
 
 class FinetuneConfig(Section):
-    datasets: list[SourceConfig] = Field(default_factory=list, description="Training data, with weights.")
+    datasets: list[SourceConfig] = Field(
+        default_factory=lambda: [SourceConfig(name="auto", path="data:competition/train.csv",
+                                              options={"labels": "data:competition/train_sources.csv"})],
+        description="Training data: name = loader format (auto, competition, kice, ...), options: weight "
+                    "(sampling multiplier), labels (sources CSV), split (KMMLU).")
+    exclude_dev: bool = Field(True, description="Drop the competition-dev ids (eval.dev_fraction/eval.seed).")
+    dev_limit: int = Field(64, ge=0, description="competition-dev questions scored during training; 0 = none.")
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -179,11 +185,15 @@ class FinetuneConfig(Section):
     batch_size: int = 1
     grad_accum: int = 8
     scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
-    warmup_ratio: float = 0.03
-    max_length: int = 1024
-    shuffle_copies: int = Field(0, ge=0, description="Choice-shuffled copies per question.")
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
+    max_length: int = Field(1024, ge=32, description="Tokens; the passage is trimmed, never question/choices/answer.")
+    shuffle_copies: int = Field(0, ge=0, description="Choice-shuffled copies per question (original kept).")
+    context: bool = Field(False, description="Put retrieved context (retrieval.kb) in social training prompts.")
     gradient_checkpointing: bool = True
-    eval_steps: int = 0
+    eval_steps: int = Field(0, ge=0, description="Dev accuracy every N steps; 0 = every epoch.")
+    save_steps: int = Field(0, ge=0, description="Checkpoint every N steps; 0 = with each evaluation.")
+    early_stopping_patience: int = Field(3, ge=0, description="Evaluations without improvement; 0 = off.")
+    logging_steps: int = Field(5, ge=1)
     seed: int = 42
 
 

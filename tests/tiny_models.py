@@ -60,7 +60,7 @@ def build_tiny_qwen(out_dir: str | Path, vocab_size: int = 1200, hidden: int = 6
     torch.manual_seed(seed)
     cfg = Qwen2Config(vocab_size=len(hf_tok), hidden_size=hidden, intermediate_size=hidden * 2,
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=4096, tie_word_embeddings=True,
+                      max_position_embeddings=4096, tie_word_embeddings=True, initializer_range=0.15,
                       eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id, bos_token_id=None)
     model = Qwen2ForCausalLM(cfg)
     model.save_pretrained(out)
