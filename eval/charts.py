@@ -9,6 +9,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
+def _finish(fig, ax, path: Path, title: str, ylabel: str, legend: bool = True) -> Path:
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend:
+        ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def accuracy_chart(groups: dict[str, dict], path: Path, title: str) -> Path:
     names = [g for g, m in groups.items() if m.get("n")]
     acc = [groups[g]["accuracy"] for g in names]
@@ -21,15 +33,7 @@ def accuracy_chart(groups: dict[str, dict], path: Path, title: str) -> Path:
         if ch is not None:
             ax.hlines(ch, i - 0.4, i + 0.4, colors="red", linestyles="dashed", label="chance" if i == 0 else None)
         ax.text(i, 0.02, f"n={groups[g]['n']}", ha="center", fontsize=8, color="white")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("accuracy (95% Wilson)")
-    ax.set_title(title)
-    if names:
-        ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, title, "accuracy (95% Wilson)", legend=bool(names))
 
 
 def reliability_chart(bins: list[dict], path: Path, title: str) -> Path:
@@ -41,15 +45,8 @@ def reliability_chart(bins: list[dict], path: Path, title: str) -> Path:
     ax.scatter(xs, ys, s=[20 + 4 * n for n in ns], color="#DD8452", label="bins (size = n)")
     ax.plot(xs, ys, color="#DD8452", lw=1)
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
     ax.set_xlabel("confidence (max probability)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, title, "accuracy")
 
 
 def grouped_bars(table: dict[str, dict[str, float]], groups: list[str], path: Path, title: str) -> Path:
@@ -65,11 +62,4 @@ def grouped_bars(table: dict[str, dict[str, float]], groups: list[str], path: Pa
         ax.bar(x + (j - (len(groups) - 1) / 2) * w, vals, w, label=g)
     ax.set_xticks(x)
     ax.set_xticklabels(variants, rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("accuracy")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, title, "accuracy")

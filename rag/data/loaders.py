@@ -40,19 +40,22 @@ def _opt(s: Any) -> str | None:
     return s if s.strip() else None
 
 
+def _csv_rows(path: Path, encoding: str, required: tuple[str, ...], build: Callable[..., Question]
+              ) -> Iterator[tuple[int, RowResult]]:
+    """Check the header for ``required`` columns, then build each row (malformed rows pass through)."""
+    header, rows = iter_csv(path, encoding)
+    for col in required:
+        if col not in header:
+            raise DataError(path, f"missing column {col!r} (columns: {', '.join(header)})")
+    for i, r in rows:
+        yield (i, r) if isinstance(r, DataError) else row_result(i, build, path, i, r)
+
+
 # --------------------------------------------------------------------------- competition (nested)
 @LOADERS.register("competition")
 def read_competition(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[tuple[int, RowResult]]:
     """Competition CSV: ``id, paragraph, problems, question_plus[, hint]``; ``problems`` is a Python literal."""
-    header, rows = iter_csv(path, encoding)
-    for col in ("id", "problems"):
-        if col not in header:
-            raise DataError(path, f"missing column {col!r} (columns: {', '.join(header)})")
-    for i, r in rows:
-        if isinstance(r, DataError):
-            yield i, r
-            continue
-        yield row_result(i, _competition_row, path, i, r)
+    return _csv_rows(path, encoding, ("id", "problems"), _competition_row)
 
 
 def _competition_row(path: Path, i: int, r: dict[str, str]) -> Question:
@@ -78,15 +81,7 @@ def _competition_row(path: Path, i: int, r: dict[str, str]) -> Question:
 def read_flat(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[tuple[int, RowResult]]:
     """Flat CSV: ``id, question, choices, answer`` (+ paragraph, question_plus, hint, source, subject, domain).
     ``choices`` is a JSON or Python list literal."""
-    header, rows = iter_csv(path, encoding)
-    for col in ("question", "choices"):
-        if col not in header:
-            raise DataError(path, f"missing column {col!r} (columns: {', '.join(header)})")
-    for i, r in rows:
-        if isinstance(r, DataError):
-            yield i, r
-            continue
-        yield row_result(i, _flat_row, path, i, r)
+    return _csv_rows(path, encoding, ("question", "choices"), _flat_row)
 
 
 def _flat_row(path: Path, i: int, r: dict[str, str]) -> Question:
