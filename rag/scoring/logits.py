@@ -31,8 +31,9 @@ class LogitsScorer(Scorer):
                                   for i in range(1, n + 1)]
         return self._label_ids[n]
 
-    def _forward(self, seqs: list[list[int]]):
-        """Left-padded forward; returns log-softmax logits [batch, max_len, vocab] (torch) and pad offsets."""
+    def _forward(self, seqs: list[list[int]], keep: int = 1):
+        """Left-padded forward; log-softmax logits of the last ``keep`` positions [batch, keep, vocab] (the LM
+        head runs on those positions only, which saves time and memory on long prompts)."""
         import torch
 
         model = self.llm.model
@@ -46,8 +47,9 @@ class LogitsScorer(Scorer):
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         device = next(model.parameters()).device
         with torch.inference_mode():
-            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device))
-        return torch.log_softmax(out.logits.float(), dim=-1)
+            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
+                        logits_to_keep=keep)
+        return torch.log_softmax(out.logits[:, -keep:, :].float(), dim=-1)
 
     def encode(self, prompts: Sequence[str]) -> list[list[int]]:
         return [self.llm.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
@@ -59,7 +61,7 @@ class LogitsScorer(Scorer):
         multi = [i for i in range(len(prompts)) if i not in set(single)]
         order = sorted(single, key=lambda i: -len(enc[i]))
         for batch in _batches(order, self.batch_size):
-            logp = self._forward([enc[i] for i in batch])[:, -1, :]
+            logp = self._forward([enc[i] for i in batch], keep=1)[:, -1, :]
             for row, i in enumerate(batch):
                 ids = [t[0] for t in self.label_ids(n_choices[i])]
                 out[i] = _softmax(logp[row, ids].cpu().numpy().astype(np.float64))
@@ -74,7 +76,8 @@ class LogitsScorer(Scorer):
         lp: dict[tuple[int, int], float] = {}
         for batch in _batches(list(range(len(jobs))), self.batch_size):
             keys = [jobs[b] for b in batch]
-            logp = self._forward([seqs[k] for k in keys])
+            keep = max(len(self.label_ids(n_choices[i])[j]) for i, j in keys) + 1
+            logp = self._forward([seqs[k] for k in keys], keep=keep)
             for row, (i, j) in enumerate(keys):
                 lab = self.label_ids(n_choices[i])[j]
                 m = len(lab)
