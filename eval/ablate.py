@@ -1,7 +1,7 @@
 """``python -m eval.ablate --config C (--data PATH [--labels L] | --suite NAME) --grid GRID.yaml --out DIR [--limit N]``
 
 Runs every variant of an ablation grid (config overrides; one is the baseline) over the same questions with
-the model loaded once and retrieval results cached across variants. Writes one run directory per variant
+the model loaded once, retrieval results cached across variants and identical prompts scored once. Writes one run directory per variant
 (predictions, details, metrics, report, charts), ``ablation.csv`` and ``ablation.md`` (accuracy overall and
 per domain with 95% intervals, delta to the baseline, paired McNemar p-value) and ``ablation.png``.
 Variants with ``prompt.hints: true`` whose ``prompt.hints_path`` does not exist get hints generated first.
@@ -50,11 +50,16 @@ def variant_config(cfg: RunConfig, overrides: list[str]) -> RunConfig:
 class SharedParts:
     """One LLM, one retriever per (kb, method, fusion settings), one retrieval cache, one router per config."""
 
-    def __init__(self, llm):
+    def __init__(self, llm, scoring_cfg):
+        from rag.scoring import make_scorer
+
         self.llm = llm
         self.retrievers: dict[str, object] = {}
         self.routers: dict[str, object] = {}
         self.cache: dict[str, list] = {}
+        self.scorer = make_scorer(llm, scoring_cfg)
+        if hasattr(self.scorer, "cache"):
+            self.scorer.cache = {}  # identical prompts across variants are scored once
 
     def pipeline(self, cfg: RunConfig):
         from rag.hints import load_hints
@@ -76,6 +81,7 @@ class SharedParts:
             else {}
         pipe = Pipeline(cfg, self.llm, self.routers[rkey], retriever, hints)
         pipe.retrieval_cache = self.cache
+        pipe.scorer = self.scorer
         return pipe
 
 
@@ -107,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.predict import predict
 
     llm = load_llm(cfg.llm)
-    shared = SharedParts(llm)
+    shared = SharedParts(llm, cfg.scoring)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "grid.yaml").write_text(args.grid.read_text(encoding="utf-8"), encoding="utf-8")
     results: dict[str, dict] = {}

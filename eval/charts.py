@@ -24,8 +24,8 @@ def _finish(fig, ax, path: Path, title: str, ylabel: str, legend: bool = True) -
 def accuracy_chart(groups: dict[str, dict], path: Path, title: str) -> Path:
     names = [g for g, m in groups.items() if m.get("n")]
     acc = [groups[g]["accuracy"] for g in names]
-    lo = [a - groups[g]["ci95"][0] for a, g in zip(acc, names)]
-    hi = [groups[g]["ci95"][1] - a for a, g in zip(acc, names)]
+    lo = [max(0.0, a - groups[g]["ci95"][0]) for a, g in zip(acc, names)]  # float error at 0 and 1
+    hi = [max(0.0, groups[g]["ci95"][1] - a) for a, g in zip(acc, names)]
     fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(names) + 2), 3.5))
     ax.bar(names, acc, yerr=[lo, hi], capsize=5, color="#4C72B0")
     for i, g in enumerate(names):

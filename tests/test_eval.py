@@ -126,3 +126,11 @@ def test_suites_and_dev_split(data_root):
     train, dev2 = stratified_split(load_suite.__globals__["competition_train"](cfg), 0.15, 42)
     assert not {q.id for q in train} & {q.id for q in dev2} and len(train) + len(dev2) == 2030
     assert len(load_suite("kice", cfg)) == 450 and len(load_suite("click-korean", cfg)) == 650
+
+
+def test_accuracy_chart_handles_perfect_and_zero_groups(tmp_path):
+    from eval.charts import accuracy_chart
+
+    groups = {"all_right": {"n": 3, "accuracy": 1.0, "ci95": list(wilson(3, 3)), "chance": 0.25},
+              "all_wrong": {"n": 3, "accuracy": 0.0, "ci95": list(wilson(0, 3)), "chance": 0.2}}
+    assert accuracy_chart(groups, tmp_path / "a.png", "t").read_bytes()[:4] == b"\x89PNG"

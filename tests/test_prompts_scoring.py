@@ -109,3 +109,22 @@ def test_generate_scorer_parses_or_falls_back(llm, train_rows):
     assert len(scorer.last_outputs) == 3
     for p, q in zip(probs, qs):
         assert p.shape == (q.n_choices,) and p.sum() == pytest.approx(1.0)
+
+
+def test_score_cache_reuses_identical_prompts(llm, train_rows):
+    b = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=512))
+    qs = train_rows[:3]
+    prompts = [b.build(q).text for q in qs]
+    n = [q.n_choices for q in qs]
+    scorer = make_scorer(llm, ScoringConfig())
+    plain = scorer.score(prompts, n)
+    scorer.cache = {}
+    calls = []
+    orig = scorer._forward
+    scorer._forward = lambda seqs, keep=1: (calls.append(len(seqs)), orig(seqs, keep))[1]
+    first = scorer.score(prompts, n)
+    again = scorer.score(prompts[::-1], n[::-1])
+    assert sum(calls) == 3  # the second call ran nothing
+    for p, q, r in zip(plain, first, again[::-1]):
+        np.testing.assert_allclose(p, q, atol=1e-6)
+        np.testing.assert_allclose(q, r)

@@ -24,6 +24,7 @@ class LogitsScorer(Scorer):
     def __init__(self, llm, cfg=None, batch_size=None):
         super().__init__(llm, cfg, batch_size)
         self._label_ids: dict[int, list[list[int]]] = {}
+        self.cache: dict[tuple[str, int], np.ndarray] | None = None  # prompt → probabilities, when enabled
 
     def label_ids(self, n: int) -> list[list[int]]:
         if n not in self._label_ids:
@@ -55,6 +56,17 @@ class LogitsScorer(Scorer):
         return [self.llm.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
 
     def score(self, prompts, n_choices, encoded: list[list[int]] | None = None) -> list[np.ndarray]:
+        """Probabilities over each prompt's ``n`` choice labels. With ``self.cache`` (a dict) set, prompts
+        scored before are not run again (ablation variants share most prompts)."""
+        if self.cache is not None and encoded is None:
+            todo = list(dict.fromkeys((p, n) for p, n in zip(prompts, n_choices) if (p, n) not in self.cache))
+            if todo:
+                fresh = self._score([p for p, _ in todo], [n for _, n in todo])
+                self.cache.update(zip(todo, fresh))
+            return [self.cache[(p, n)] for p, n in zip(prompts, n_choices)]
+        return self._score(prompts, n_choices, encoded)
+
+    def _score(self, prompts, n_choices, encoded: list[list[int]] | None = None) -> list[np.ndarray]:
         enc = encoded if encoded is not None else self.encode(prompts)
         out: list[np.ndarray | None] = [None] * len(prompts)
         single = [i for i, n in enumerate(n_choices) if all(len(t) == 1 for t in self.label_ids(n))]
