@@ -2,7 +2,7 @@
 
 | suite          | questions |
 |----------------|-----------|
-| competition-dev| seeded, domain-stratified ``eval.dev_fraction`` of competition train (ids saved with every run) |
+| competition-dev| seeded, domain-stratified ``eval.dev_fraction`` of competition train, domains interleaved (ids saved with every run) |
 | kice           | 수능 국어 2015–2024 (450; the competition test's KCSAT rows overlap 2020–2024) |
 | click-social   | CLIcK Culture/* (history, law, politics, economy, society, geography, popular, tradition) |
 | click-korean   | CLIcK Language/* (grammar, functional, textual) |
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from common.config import RunConfig
 from common.registry import Registry
 from rag.data import Question, load_questions
-from rag.data.splits import stratified_split
+from rag.data.splits import interleave_by_domain, stratified_split
 
 SUITES: Registry[Callable[[RunConfig], list[Question]]] = Registry("evaluation suite")
 KMMLU_SOCIAL = ("korean-history", "Economics", "Political-Science-and-Sociology", "Law", "Criminal-Law",
@@ -29,7 +29,8 @@ def competition_train(cfg: RunConfig) -> list[Question]:
 
 @SUITES.register("competition-dev")
 def competition_dev(cfg: RunConfig) -> list[Question]:
-    return stratified_split(competition_train(cfg), cfg.eval.dev_fraction, cfg.eval.seed)[1]
+    """Domains interleaved, so ``--limit N`` takes a balanced prefix."""
+    return interleave_by_domain(stratified_split(competition_train(cfg), cfg.eval.dev_fraction, cfg.eval.seed)[1])
 
 
 @SUITES.register("kice")

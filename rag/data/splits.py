@@ -20,3 +20,15 @@ def stratified_split(questions: list[Question], fraction: float = 0.15, seed: in
         random.Random(f"{seed}:{dom}").shuffle(ids)
         dev_ids.update(ids[: round(fraction * len(ids))])
     return [q for q in questions if q.id not in dev_ids], [q for q in questions if q.id in dev_ids]
+
+
+def interleave_by_domain(questions: list[Question]) -> list[Question]:
+    """Round-robin across domains (each in its given order), so that any prefix (``--limit N``) is balanced."""
+    by: dict[str, list[Question]] = {}
+    for q in questions:
+        by.setdefault(q.domain or "unknown", []).append(q)
+    out: list[Question] = []
+    queues = [by[d] for d in sorted(by)]
+    for i in range(max((len(v) for v in queues), default=0)):
+        out.extend(v[i] for v in queues if i < len(v))
+    return out
