@@ -77,13 +77,33 @@ def encode_example(builder: PromptBuilder, q: Question, context: list[dict] | No
     return Example(p_ids + target, [IGNORE] * len(p_ids) + target, q.id)
 
 
+def retrieve_contexts(cfg: RunConfig, questions: list[Question]) -> dict[str, list[dict]]:
+    """Retrieved chunks (``retrieval.*`` settings, gated by ``retrieval.min_score``) for the social questions,
+    as prediction would give them, so the model learns to use or ignore 참고 자료."""
+    from rag.pipeline import retrieval_query
+    from retrievers import get_retriever
+
+    r = cfg.retrieval
+    retriever = get_retriever(r)
+    social = [q for q in questions if q.domain == "social"]
+    docs = retriever.batch_retrieve([retrieval_query(q, r.query) for q in social], r.top_k) if social else []
+    return {q.id: [{"title": d.title, "text": d.text} for d in ds if r.min_score is None or d.score >= r.min_score]
+            for q, ds in zip(social, docs)}
+
+
 def build_examples(cfg: RunConfig, tokenizer, questions: list[Question], contexts: dict[str, list[dict]] | None = None
                    ) -> list[Example]:
+    """Tokenized examples (with ``finetune.shuffle_copies`` permuted copies); with ``finetune.context`` and no
+    ``contexts`` given, social questions get retrieved context from ``retrieval.kb``."""
     from common.config import PromptConfig
 
     ft = cfg.finetune
     pcfg = PromptConfig.model_validate({**cfg.prompt.model_dump(), "max_tokens": ft.max_length - 8})
     builder = PromptBuilder(tokenizer, pcfg)
+    if contexts is None and ft.context:
+        if not cfg.retrieval.kb:
+            raise ValueError("finetune.context needs retrieval.kb (a built knowledge base)")
+        contexts = retrieve_contexts(cfg, questions)
     rng = random.Random(ft.seed)
     out = []
     for q in questions:

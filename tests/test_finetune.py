@@ -148,3 +148,14 @@ def test_qlora_4bit_runs_on_cpu(tmp_path, tiny_qwen_dir, overfit_set):
     cfg.llm.dtype = "float32"
     s = train(cfg, tmp_path / "q", progress=False)
     assert s["global_step"] == 3 and s["first_loss"] > 0 and (tmp_path / "q/adapter_model.safetensors").exists()
+
+
+def test_training_prompts_get_retrieved_context_for_social(tok, train_rows, small_kb, tiny_qwen_dir):
+    cfg = load_config(None, [f"retrieval.kb={small_kb[0]}", "finetune.context=true", "retrieval.top_k=2",
+                             "finetune.max_length=4096", "retrieval.candidates=20"])
+    social = next(q for q in train_rows if q.domain == "social")
+    korean = next(q for q in train_rows if q.domain == "korean")
+    ex_s, ex_k = build_examples(cfg, tok, [social, korean])
+    assert "참고 자료:" in tok.decode(ex_s.input_ids) and "참고 자료:" not in tok.decode(ex_k.input_ids)
+    with pytest.raises(ValueError, match="retrieval.kb"):
+        build_examples(load_config(None, ["finetune.context=true"]), tok, [social])

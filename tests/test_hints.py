@@ -18,3 +18,15 @@ def test_hints_cache_and_prompt(tmp_path, tiny_qwen_dir, train_rows):
     q = train_rows[0]
     text = PromptBuilder(llm.tokenizer, PromptConfig(hints=True)).build(q, hint=hints[q.id] or "빈 힌트").text
     assert "힌트:\n" in text
+
+
+def test_hints_cli(tmp_path, tiny_qwen_dir, train_rows, capsys):
+    from rag.data import write_jsonl
+    from rag.hints import main
+
+    data = write_jsonl(train_rows[:2], tmp_path / "q.jsonl")
+    out = tmp_path / "h.jsonl"
+    argv = ["--data", str(data), "--out", str(out), "--max-new-tokens", "4", "-o", f"llm.model={tiny_qwen_dir}"]
+    assert main(argv) == 0 and "generated 2 hints (0 cached)" in capsys.readouterr().out
+    assert main(argv) == 0 and "generated 0 hints (2 cached)" in capsys.readouterr().out
+    assert len(load_hints(out)) == 2

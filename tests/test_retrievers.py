@@ -74,3 +74,28 @@ def test_factory_by_name_and_langchain_adapter(kb, small_kb):
         from retrievers.factory import RETRIEVERS
 
         RETRIEVERS.get("nope")
+
+
+def test_cross_encoder_reranker(kb, tmp_path):
+    """A tiny local CrossEncoder (BERT, one logit) rescoring hybrid candidates; base stages are kept."""
+    from sentence_transformers import CrossEncoder
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from retrievers.rerank import RerankingRetriever
+
+    enc_dir = kb.encoder_config.model
+    tok = AutoTokenizer.from_pretrained(f"{enc_dir}/_raw")
+    model = BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=64, num_labels=1))
+    model.save_pretrained(tmp_path / "ce")
+    tok.save_pretrained(tmp_path / "ce")
+    ce = CrossEncoder(str(tmp_path / "ce"), device="cpu")
+    base = HybridRetriever(kb, candidates=20)
+    r = RerankingRetriever(base, str(tmp_path / "ce"), top_n=8)
+    docs = r.retrieve("지미 카터 대통령", k=4)
+    cands = base.retrieve("지미 카터 대통령", k=8)
+    expected = ce.predict([("지미 카터 대통령", d.text) for d in cands])
+    order = sorted(range(8), key=lambda i: -expected[i])[:4]
+    assert [d.chunk_id for d in docs] == [cands[i].chunk_id for i in order]
+    assert all("rerank" in d.stages and len(d.stages) >= 2 for d in docs)
+    assert [d.score for d in docs] == pytest.approx([float(expected[i]) for i in order], abs=1e-5)

@@ -70,3 +70,14 @@ def test_hash_bucket_halves_are_disjoint(data_root):
     a = load_questions(f"{data_root}/exams/kice@0/2")
     b = load_questions(f"{data_root}/exams/kice@1/2")
     assert len(a) + len(b) == 450 and not {q.id for q in a} & {q.id for q in b}
+
+
+def test_llm_router_zero_shot(tiny_qwen_dir, router_data):
+    from common.config import LLMConfig
+    from rag.llm import load_llm
+
+    llm = load_llm(LLMConfig(model=str(tiny_qwen_dir), batch_size=4))
+    routes = make_router(RouterConfig(name="llm"), llm=llm).route(router_data[:4])
+    assert len(routes) == 4 and all(0 <= r.p_social <= 1 and r.confidence >= 0.5 for r in routes)
+    with pytest.raises(ValueError, match="needs the loaded LLM"):
+        make_router(RouterConfig(name="llm"))
