@@ -96,6 +96,9 @@ class DenseIndexConfig(Section):
     ivf_nlist: int = Field(0, ge=0, description="IVF lists; 0 = 4*sqrt(n).")
     ivf_nprobe: int = 16
     gpu: bool = Field(False, description="Build/search on GPU when faiss-gpu and CUDA are present.")
+    reuse_from: str | None = Field(
+        None, description="An earlier knowledge base whose embeddings are copied for chunks with the same text "
+                          "(same encoder required), so only new or changed chunks are embedded.")
 
 
 class KBConfig(Section):

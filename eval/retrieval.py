@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from common.config import RunConfig, SourceConfig
 from knowledge_base.build import build
 from knowledge_base.manifest import MANIFEST, KBError
 from knowledge_base.store import Hit, KnowledgeBase
+from knowledge_base.tokenizers import KIWI_ANALYSIS
 from retrievers.fusion import convex, rrf
 
 from .retrieval_metrics import dedup_docs, summarize
@@ -41,19 +43,58 @@ def korquad_questions(cfg: RunConfig) -> list[tuple[str, str, str]]:
     return out
 
 
+def korquad_sources(cfg: RunConfig, distractors: int) -> list[SourceConfig]:
+    """The KorQuAD-dev paragraphs plus ``distractors`` wiki articles. Wiki articles titled like a KorQuAD-dev
+    article are left out: they hold the gold paragraphs (37 of the first 20,000), so they are not distractors."""
+    sources = [SourceConfig(name="korquad", path=KORQUAD)]
+    if distractors:
+        data = json.loads(cfg.resolve_path(KORQUAD).read_text(encoding="utf-8"))
+        titles = sorted({a.get("title", "").replace("_", " ") for a in data["data"]})
+        sources.append(SourceConfig(name="wiki", path=WIKI, limit=distractors, options={"exclude_titles": titles}))
+    return sources
+
+
+def _stale_stages(man: dict, cfg: RunConfig) -> set[str]:
+    """Stages of an existing store that were built with other settings than ``cfg`` asks for."""
+    if not man:
+        return set()
+    want = [(s.name, s.limit, s.options) for s in cfg.kb.sources]
+    have = [(s.get("name"), s.get("limit"), s.get("options")) for s in man.get("sources", [])]
+    if want != have or man.get("chunking") != json.loads(cfg.kb.chunking.model_dump_json()):
+        return {"chunk", "bm25", "dense"}
+    stale = set()
+    if "bm25" in man:
+        analysis = KIWI_ANALYSIS if cfg.kb.bm25.tokenizer == "kiwi" else None
+        if (man["bm25"].get("config") != json.loads(cfg.kb.bm25.model_dump_json())
+                or man["bm25"].get("tokenizer", {}).get("analysis") != analysis):
+            stale.add("bm25")
+    if "dense" in man and man["dense"].get("encoder_config") != json.loads(cfg.kb.encoder.model_dump_json()):
+        stale.add("dense")
+    return stale
+
+
 def ensure_korquad_kb(cfg: RunConfig, kb_dir: Path, distractors: int, stages: list[str], progress: bool = True
                       ) -> KnowledgeBase:
-    """Open ``kb_dir``, building (or finishing) the KorQuAD + distractor store first when needed."""
+    """Open ``kb_dir``, building or finishing the KorQuAD + distractor store first when needed. A store built
+    with other sources or chunking is rebuilt, re-using the embeddings of chunks whose text did not change."""
+    cfg = cfg.model_copy(deep=True)
+    cfg.kb.sources = korquad_sources(cfg, distractors)
     man_path = kb_dir / MANIFEST
     man = json.loads(man_path.read_text()) if man_path.exists() else {}
-    todo = [s for s in stages if s not in man and not (s == "chunk" and "counts" in man)]
+    stale = _stale_stages(man, cfg)
+    previous = None
+    if "chunk" in stale:
+        previous = kb_dir.with_name(kb_dir.name + ".previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        kb_dir.rename(previous)
+        if man.get("dense", {}).get("encoder_config") == json.loads(cfg.kb.encoder.model_dump_json()):
+            cfg.kb.dense.reuse_from = str(previous)
+        man = {}
+    todo = [s for s in stages if s in stale or (s not in man and not (s == "chunk" and "counts" in man))]
     if todo:
-        sources = [SourceConfig(name="korquad", path=KORQUAD)]
-        if distractors:
-            sources.append(SourceConfig(name="wiki", path=WIKI, limit=distractors))
-        cfg = cfg.model_copy(deep=True)
-        cfg.kb.sources = sources
         build(cfg, kb_dir, todo, progress=progress)
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
     return KnowledgeBase.load(kb_dir, verify=False)
 
 

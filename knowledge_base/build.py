@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 from tqdm.auto import tqdm
@@ -120,9 +121,11 @@ def stage_dense(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
     chunks = read_chunks(out / CHUNKS_FILE)
     enc = make_encoder(cfg.kb.encoder)
     dcfg = cfg.kb.dense
+    reuse = _reuse(cfg.resolve_path(dcfg.reuse_from), enc.describe()) if dcfg.reuse_from else None
     vecs = embed_resumable([c.text for c in chunks], enc.encode_passages, enc.dim, out, enc.describe(),
                            shard_size=dcfg.shard_size, dtype=dcfg.dtype, show_progress=progress,
-                           stop_after_shards=stop_after_shards, batch_size=cfg.kb.encoder.batch_size)
+                           stop_after_shards=stop_after_shards, batch_size=cfg.kb.encoder.batch_size,
+                           reuse=reuse)
     if not is_complete(out):
         raise KBError("dense stage interrupted before all shards were embedded; run it again to resume")
     index = build_index(vecs, dcfg)
@@ -132,6 +135,22 @@ def stage_dense(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
     record_files(out, man, [out / EMB_FILE, out / FAISS_FILE])
     man["dense"] = {"encoder": enc.describe(), "encoder_config": json.loads(cfg.kb.encoder.model_dump_json()),
                     "index_config": json.loads(dcfg.model_dump_json()), "dim": enc.dim, "n": int(index.ntotal)}
+    if reuse is not None:
+        man["dense"]["reused"] = {"from": str(dcfg.reuse_from), "vectors": reuse.copied}
+
+
+def _reuse(old: Path, encoder_desc: dict[str, Any]):
+    """Vectors of an earlier store for :func:`embed_resumable`; refused when its encoder differs."""
+    from .embeddings import EMB_FILE, Reuse, is_complete
+
+    man = read_manifest(old) if (old / "manifest.json").exists() else None
+    if man is None or "dense" not in man or not is_complete(old):
+        raise KBError(f"kb.dense.reuse_from: {old} is not a knowledge base with a finished dense stage")
+    if man["dense"]["encoder"] != encoder_desc:
+        raise KBError(f"kb.dense.reuse_from: {old} was embedded with {man['dense']['encoder']}, this build uses "
+                      f"{encoder_desc}; vectors of different encoders cannot be mixed")
+    texts = [c.text for c in read_chunks(old / CHUNKS_FILE)]
+    return Reuse(texts, np.load(old / EMB_FILE, mmap_mode="r", allow_pickle=False))
 
 
 STAGE_FUNCS = {"chunk": stage_chunk, "bm25": stage_bm25, "dense": stage_dense}

@@ -28,12 +28,31 @@ def fingerprint(texts: Sequence[str], encoder_desc: dict) -> str:
     return h.hexdigest()
 
 
+def text_key(text: str) -> bytes:
+    return hashlib.sha1(text.encode()).digest()
+
+
+class Reuse:
+    """Embeddings of an earlier build, looked up by chunk text: rows whose text was embedded before with the
+    same encoder are copied instead of encoded again (adding documents to a store re-embeds only them)."""
+
+    def __init__(self, texts: Sequence[str], vectors: np.ndarray):
+        self.rows = {text_key(t): i for i, t in enumerate(texts)}
+        self.vectors = vectors
+        self.copied = 0
+
+    def get(self, text: str) -> np.ndarray | None:
+        i = self.rows.get(text_key(text))
+        return None if i is None else self.vectors[i]
+
+
 def embed_resumable(texts: Sequence[str], encode: Callable[[Sequence[str]], np.ndarray], dim: int,
                     out_dir: Path, encoder_desc: dict, shard_size: int = 1024, dtype: str = "float32",
-                    show_progress: bool = True, stop_after_shards: int | None = None, batch_size: int = 64
-                    ) -> np.ndarray:
+                    show_progress: bool = True, stop_after_shards: int | None = None, batch_size: int = 64,
+                    reuse: Reuse | None = None) -> np.ndarray:
     """Embed ``texts`` into ``out_dir/embeddings.npy``; returns the (memory-mapped) array.
 
+    ``reuse`` supplies vectors of texts embedded by an earlier build with the same encoder.
     ``stop_after_shards`` stops after that many new shards (used by tests to simulate a killed build)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path, prog_path = out_dir / EMB_FILE, out_dir / PROGRESS_FILE
@@ -57,13 +76,25 @@ def embed_resumable(texts: Sequence[str], encode: Callable[[Sequence[str]], np.n
         if stop_after_shards is not None and k >= stop_after_shards:
             break
         lo, hi = s * shard_size, min(n, (s + 1) * shard_size)
-        for a in range(lo, hi, batch_size):  # sub-batches keep the progress bar moving inside a shard
-            b = min(hi, a + batch_size)
-            vec = encode(texts[a:b])
-            if vec.shape != (b - a, dim):
-                raise ValueError(f"encoder returned shape {vec.shape}, expected {(b - a, dim)}")
-            arr[a:b] = vec.astype(dtype)
-            bar.update(b - a)
+        rows = list(range(lo, hi))
+        if reuse is not None:
+            fresh = []
+            for r in rows:
+                v = reuse.get(texts[r])
+                if v is None:
+                    fresh.append(r)
+                else:
+                    arr[r] = v.astype(dtype)
+                    reuse.copied += 1
+            bar.update(len(rows) - len(fresh))
+            rows = fresh
+        for a in range(0, len(rows), batch_size):  # sub-batches keep the progress bar moving inside a shard
+            sub = rows[a:a + batch_size]
+            vec = encode([texts[r] for r in sub])
+            if vec.shape != (len(sub), dim):
+                raise ValueError(f"encoder returned shape {vec.shape}, expected {(len(sub), dim)}")
+            arr[sub] = vec.astype(dtype)
+            bar.update(len(sub))
         arr.flush()
         done.add(s)
         prog["done"] = sorted(done)

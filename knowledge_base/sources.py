@@ -55,13 +55,19 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
 
 
 @SOURCES.register("wiki")
-def read_wiki(path: Path, max_chars: int | None = None, core_only: bool = False, **_: Any) -> Iterator[Document]:
+def read_wiki(path: Path, max_chars: int | None = None, core_only: bool = False,
+              exclude_titles: list[str] | None = None, **_: Any) -> Iterator[Document]:
     """Options: ``max_chars`` keeps each article's first N characters (its lead), ``core_only`` keeps the
-    articles marked ``core`` (central to a social-studies topic)."""
+    articles marked ``core`` (central to a social-studies topic), ``exclude_titles`` skips articles by title
+    (e.g. articles another source already holds: a retrieval benchmark's distractors must not contain the gold
+    paragraphs). ``limit`` counts the articles kept."""
+    skip = set(exclude_titles or ())
     for i, obj in _jsonl(path):
         if not obj.get("text"):
             raise SourceError(f"{path}, line {i}, id {obj.get('id')!r}: missing field 'text'")
         if core_only and not obj.get("core"):
+            continue
+        if skip and (obj.get("title") or "") in skip:
             continue
         text = obj["text"] if max_chars is None else obj["text"][:max_chars]
         meta = {k: obj[k] for k in ("url", "domain", "core") if k in obj}
@@ -109,7 +115,8 @@ def read_korquad(path: Path, **_: Any) -> Iterator[Document]:
         raise SourceError(f"{path}: not a KorQuAD/SQuAD JSON (no 'data')")
     for a, article in enumerate(data["data"]):
         for p, par in enumerate(article.get("paragraphs", [])):
-            yield Document(f"{a}-{p}", article.get("title", ""), par["context"], "korquad",
+            # KorQuAD titles are URL slugs ("테드_번디"): written as the article name, as in the wiki source
+            yield Document(f"{a}-{p}", article.get("title", "").replace("_", " "), par["context"], "korquad",
                            {"qa_ids": [qa["id"] for qa in par.get("qas", [])]})
 
 

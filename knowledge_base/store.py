@@ -80,7 +80,14 @@ class KnowledgeBase:
         from .tokenizers import make_tokenizer
 
         cfg = self.bm25_config
-        return make_tokenizer(cfg.tokenizer, pos_tags=cfg.pos_tags, num_workers=cfg.num_workers)
+        tok = make_tokenizer(cfg.tokenizer, pos_tags=cfg.pos_tags, num_workers=cfg.num_workers)
+        built = self.manifest["bm25"].get("tokenizer", {})
+        if built.get("analysis") != tok.describe().get("analysis"):
+            warnings.warn(f"{self.dir}: the BM25 index was built with tokenizer analysis "
+                          f"{built.get('analysis', 'batched (before per-word analysis)')!r}, queries now use "
+                          f"{tok.describe().get('analysis')!r}; rebuild it with `--stages bm25` so that words in "
+                          f"queries and documents are analysed alike", stacklevel=2)
+        return tok
 
     @cached_property
     def bm25(self):

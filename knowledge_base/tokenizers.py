@@ -1,12 +1,11 @@
 """BM25 tokenizers chosen by name: ``kiwi`` (Korean morphology) and ``whitespace`` (for comparison).
 
-The Kiwi tokenizer analyses each distinct 어절 (whitespace word) once and caches its terms: Korean text
-repeats words heavily, so a corpus is analysed several times faster than sentence by sentence, and a
-query is tokenized exactly like the documents. Unknown words are analysed in batches on all cores.
+The Kiwi tokenizer analyses each distinct 어절 (whitespace word) once, on its own, and caches its terms:
+Korean text repeats words heavily, so a corpus is analysed several times faster than sentence by sentence,
+and a word in a query gets exactly the terms it gets in the documents. New words are analysed on all cores.
 """
 from __future__ import annotations
 
-import bisect
 import os
 import re
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from tqdm.auto import tqdm
 from common.registry import Registry
 
 TOKENIZERS: Registry[type] = Registry("BM25 tokenizer")
+KIWI_ANALYSIS = "per-word"  # recorded in the manifest: an index must be queried with the analysis that built it
 _PUNCT = re.compile(r"[^\w]+", re.UNICODE)
 
 
@@ -51,47 +51,36 @@ class KiwiTokenizer(Tokenizer):
 
     def __init__(self, pos_tags: Sequence[str] = ("NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "XR", "MAG", "SL",
                                                   "SH", "SN"),
-                 num_workers: int = 0, batch_words: int = 256, **_):
+                 num_workers: int = 0, progress_step: int = 16384, **_):
         from kiwipiepy import Kiwi
 
         self.pos_tags = tuple(pos_tags)
         self.num_workers = num_workers or os.cpu_count() or 1
         self.kiwi = Kiwi(num_workers=self.num_workers)
-        self.batch_words = batch_words
+        self.progress_step = progress_step
         self.cache: dict[str, tuple[str, ...]] = {}
 
     def describe(self) -> dict:
         import kiwipiepy
 
-        return {"name": self.name, "pos_tags": list(self.pos_tags), "kiwipiepy": kiwipiepy.__version__}
+        return {"name": self.name, "pos_tags": list(self.pos_tags), "analysis": KIWI_ANALYSIS,
+                "kiwipiepy": kiwipiepy.__version__}
 
     def _keep(self, tag: str) -> bool:
         return tag.startswith(self.pos_tags)
 
     def _analyse(self, words: list[str], show_progress: bool) -> None:
-        B = self.batch_words
-        texts, starts_all = [], []
-        for i in range(0, len(words), B):
-            group = words[i:i + B]
-            starts, pos = [], 0
-            for w in group:
-                starts.append(pos)
-                pos += len(w) + 1
-            texts.append(" ".join(group))
-            starts_all.append(starts)
-        results = self.kiwi.tokenize(texts)
+        """Analyse each word on its own (Kiwi runs the list on all cores). Words are never analysed inside a
+        batch of unrelated neighbours: Kiwi's language model would then read them in a random context and
+        could split the same 어절 differently in the corpus and in a query (measured: Recall@1 −6 points)."""
         bar = tqdm(total=len(words), desc="kiwi: new words", unit="word", disable=not show_progress,
                    mininterval=1.0)
-        for bi, tokens in enumerate(results):
-            group = words[bi * B:(bi + 1) * B]
-            starts = starts_all[bi]
-            terms: list[list[str]] = [[] for _ in group]
-            for tk in tokens:
-                if self._keep(tk.tag):
-                    w = bisect.bisect_right(starts, tk.start) - 1
-                    terms[w].append(tk.form.lower() if tk.tag == "SL" else tk.form)
-            for w, t in zip(group, terms):
-                self.cache[w] = tuple(t)
+        step = max(1, self.progress_step)
+        for i in range(0, len(words), step):
+            group = words[i:i + step]
+            for w, tokens in zip(group, self.kiwi.tokenize(group)):
+                self.cache[w] = tuple(tk.form.lower() if tk.tag == "SL" else tk.form
+                                      for tk in tokens if self._keep(tk.tag))
             bar.update(len(group))
         bar.close()
 

@@ -67,6 +67,11 @@ def test_sources_read_real_files(data_root):
     assert laws and all(d.metadata["law"].startswith("10ㆍ27") for d in laws)
     kq = list(read_source("korquad", data_root / "retrieval/korquad_v1_dev.json"))
     assert len(kq) == 964 and kq[0].doc_id == "0-0"
+    assert "테드 번디" in {d.title for d in kq} and not any("_" in d.title for d in kq)  # slugs → names
+    first = [d.title for d in read_source("wiki", data_root / "kb/kowiki_social_2020.jsonl.gz", limit=5)]
+    kept = list(read_source("wiki", data_root / "kb/kowiki_social_2020.jsonl.gz", limit=5,
+                            exclude_titles=first[:2]))
+    assert [d.title for d in kept][:3] == first[2:] and len(kept) == 5  # limit counts the articles kept
 
 
 def test_kiwi_tokenizer_matches_between_batch_and_single():
@@ -76,6 +81,17 @@ def test_kiwi_tokenizer_matches_between_batch_and_single():
     assert batch[0][:4] == ["임종석", "여의도", "농민", "폭력"] and "주도" in batch[0]
     assert "apple" in batch[1] and "삼성전자" in batch[1] or "삼성" in batch[1]
     assert [tok.tokenize(t) for t in texts] == batch
+
+
+def test_kiwi_tokenizer_analyses_a_word_alike_whatever_its_neighbours():
+    """A query word gets the terms it got in the corpus, whichever words were analysed with it (words used to
+    be analysed in batches of unrelated neighbours, which split some names differently)."""
+    words = ["김이수가", "전현희의", "테드번디가", "포켓몬스터", "금은이", "승진한", "대학교는", "졸업후"]
+    corpus = KiwiTokenizer(num_workers=1)
+    corpus.tokenize_batch([" ".join(words), "서울 남부 지방 법원장 " * 20 + " ".join(reversed(words))])
+    for w in words:
+        assert KiwiTokenizer(num_workers=1).tokenize(w) == list(corpus.cache[w]), w
+    assert corpus.describe()["analysis"] == "per-word"
 
 
 def test_build_writes_manifest_and_loads(small_kb):
@@ -160,6 +176,40 @@ def test_dense_stage_resumes_after_interruption(tmp_path, small_kb):
     a = np.load(kb_dir / "embeddings.npy")
     b = np.load(src / "embeddings.npy")
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_dense_reuses_embeddings_of_unchanged_chunks(tmp_path, small_kb):
+    """A rebuild with other sources copies the vectors of chunks whose text is unchanged and embeds the rest;
+    the result equals a full embedding, and a store embedded by another encoder is refused."""
+    import knowledge_base.encoders as enc_mod
+    from knowledge_base.build import build
+
+    src, cfg = small_kb
+    cfg2 = cfg.model_copy(deep=True)
+    cfg2.kb.sources[0].limit = 44  # 4 more wiki articles
+    cfg2.kb.dense.reuse_from = str(src)
+    calls = []
+    orig = enc_mod.SentenceTransformerEncoder.encode_passages
+
+    def counting(self, texts):
+        calls.extend(texts)
+        return orig(self, texts)
+
+    enc_mod.SentenceTransformerEncoder.encode_passages = counting
+    try:
+        man = build(cfg2, tmp_path / "kb2", progress=False)
+    finally:
+        enc_mod.SentenceTransformerEncoder.encode_passages = orig
+    old = {c.text for c in KnowledgeBase.load(src, verify=False).chunks}
+    new = KnowledgeBase.load(tmp_path / "kb2")
+    assert calls and not (set(calls) & old)  # only the new articles' chunks were encoded
+    assert man["dense"]["reused"]["vectors"] == len(new) - len(calls) > 0
+    fresh = orig(new.encoder, [c.text for c in new.chunks])
+    np.testing.assert_allclose(np.load(tmp_path / "kb2" / "embeddings.npy"), fresh, atol=1e-5)
+    cfg3 = cfg2.model_copy(deep=True)
+    cfg3.kb.encoder.passage_prefix = "passage: "
+    with pytest.raises(KBError, match="vectors of different encoders cannot be mixed"):
+        build(cfg3, tmp_path / "kb3", progress=False)
 
 
 def test_build_stage_order_errors(tmp_path):
