@@ -13,19 +13,27 @@ from rag.prompts import PromptBuilder
 IGNORE = -100
 
 
-def dev_ids(cfg: RunConfig) -> set[str]:
-    """The competition-dev ids (same split as the eval suite: eval.dev_fraction, eval.seed)."""
+def dev_questions(cfg: RunConfig) -> list[Question]:
+    """The competition-dev questions (same split as the eval suite: eval.dev_fraction, eval.seed)."""
     train = load_questions(cfg.resolve_path(cfg.data.train),
                            labels=cfg.resolve_path(cfg.data.train_labels) if cfg.data.train_labels else None)
-    return {q.id for q in stratified_split(train, cfg.eval.dev_fraction, cfg.eval.seed)[1]}
+    return stratified_split(train, cfg.eval.dev_fraction, cfg.eval.seed)[1]
 
 
-def load_training_questions(cfg: RunConfig) -> tuple[list[Question], dict]:
+def dev_ids(cfg: RunConfig) -> set[str]:
+    return {q.id for q in dev_questions(cfg)}
+
+
+def load_training_questions(cfg: RunConfig, dev: list[Question] | None = None) -> tuple[list[Question], dict]:
     """Mix the configured datasets: ``weight`` w keeps round(w·n) questions (w < 1 subsamples, w > 1 repeats),
-    seeded; the competition-dev ids are removed when ``finetune.exclude_dev``."""
+    seeded; the competition-dev questions (``dev``, loaded when not given) are removed when
+    ``finetune.exclude_dev``."""
     ft = cfg.finetune
     rng = random.Random(ft.seed)
-    excluded = dev_ids(cfg) if ft.exclude_dev else set()
+    if ft.exclude_dev:
+        excluded = {q.id for q in (dev if dev is not None else dev_questions(cfg))}
+    else:
+        excluded = set()
     out: list[Question] = []
     report: dict = {"excluded_dev": 0, "datasets": []}
     for src in ft.datasets:

@@ -116,7 +116,7 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True
 
     from rag.llm import load_llm
 
-    from .data import build_examples, load_training_questions
+    from .data import build_examples, dev_questions, load_training_questions
 
     ft = cfg.finetune
     out = prepare_out_dir(out, cfg)
@@ -126,21 +126,14 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True
     t0 = time.time()
     llm = load_llm(cfg.llm.model_copy(update={"adapter": None}))
     tok = llm.tokenizer
-    questions, data_report = load_training_questions(cfg)
+    dev_all = dev_questions(cfg) if (ft.exclude_dev or ft.dev_limit) else []
+    questions, data_report = load_training_questions(cfg, dev_all)
     if not questions:
         raise ValueError("no training questions (check finetune.datasets)")
     examples = build_examples(cfg, tok, questions)
     train_ds = Dataset.from_list([{"input_ids": e.input_ids, "labels": e.labels} for e in examples])
 
-    dev_qs = []
-    if ft.dev_limit:
-        from rag.data.splits import stratified_split
-
-        from .data import load_questions
-
-        full = load_questions(cfg.resolve_path(cfg.data.train),
-                              labels=cfg.resolve_path(cfg.data.train_labels) if cfg.data.train_labels else None)
-        dev_qs = stratified_split(full, cfg.eval.dev_fraction, cfg.eval.seed)[1][: ft.dev_limit]
+    dev_qs = dev_all[: ft.dev_limit] if ft.dev_limit else []
     dev_eval = make_dev_eval(cfg, llm, dev_qs) if dev_qs else None
     before = dev_eval(llm.model) if (dev_eval and not resume) else None
 
@@ -174,7 +167,11 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True
     t_train = time.time()
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     train_seconds = time.time() - t_train
-    after = dev_eval(trainer.model) if dev_eval else None
+    after = None
+    if dev_eval:
+        # the best checkpoint was loaded at the end and its dev accuracy is known; score only if none was taken
+        best = trainer.state.best_metric if trainer.state.best_model_checkpoint else None
+        after = best if best is not None else dev_eval(trainer.model)
     trainer.model.save_pretrained(str(out))
     tok.save_pretrained(str(out))
     log = trainer.state.log_history

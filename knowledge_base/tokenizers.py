@@ -57,6 +57,7 @@ class KiwiTokenizer(Tokenizer):
         self.pos_tags = tuple(pos_tags)
         self.num_workers = num_workers or os.cpu_count() or 1
         self.kiwi = Kiwi(num_workers=self.num_workers)
+        self.kiwi.tokenize("가")  # Kiwi loads its model on first use (~1.5 s): pay it here, not on the first query
         self.progress_step = progress_step
         self.cache: dict[str, tuple[str, ...]] = {}
 
