@@ -20,10 +20,9 @@ from rich.table import Table
 
 from common.cli import add_config_args, config_from_args, fail
 from common.config import RunConfig, SourceConfig
-from knowledge_base.build import build
+from knowledge_base.build import build, stale_stages
 from knowledge_base.manifest import MANIFEST, KBError
 from knowledge_base.store import Hit, KnowledgeBase
-from knowledge_base.tokenizers import KIWI_ANALYSIS
 from retrievers.fusion import convex, rrf
 
 from .retrieval_metrics import dedup_docs, summarize
@@ -54,25 +53,6 @@ def korquad_sources(cfg: RunConfig, distractors: int) -> list[SourceConfig]:
     return sources
 
 
-def _stale_stages(man: dict, cfg: RunConfig) -> set[str]:
-    """Stages of an existing store that were built with other settings than ``cfg`` asks for."""
-    if not man:
-        return set()
-    want = [(s.name, s.limit, s.options) for s in cfg.kb.sources]
-    have = [(s.get("name"), s.get("limit"), s.get("options")) for s in man.get("sources", [])]
-    if want != have or man.get("chunking") != json.loads(cfg.kb.chunking.model_dump_json()):
-        return {"chunk", "bm25", "dense"}
-    stale = set()
-    if "bm25" in man:
-        analysis = KIWI_ANALYSIS if cfg.kb.bm25.tokenizer == "kiwi" else None
-        if (man["bm25"].get("config") != json.loads(cfg.kb.bm25.model_dump_json())
-                or man["bm25"].get("tokenizer", {}).get("analysis") != analysis):
-            stale.add("bm25")
-    if "dense" in man and man["dense"].get("encoder_config") != json.loads(cfg.kb.encoder.model_dump_json()):
-        stale.add("dense")
-    return stale
-
-
 def ensure_korquad_kb(cfg: RunConfig, kb_dir: Path, distractors: int, stages: list[str], progress: bool = True
                       ) -> KnowledgeBase:
     """Open ``kb_dir``, building or finishing the KorQuAD + distractor store first when needed. A store built
@@ -81,7 +61,7 @@ def ensure_korquad_kb(cfg: RunConfig, kb_dir: Path, distractors: int, stages: li
     cfg.kb.sources = korquad_sources(cfg, distractors)
     man_path = kb_dir / MANIFEST
     man = json.loads(man_path.read_text()) if man_path.exists() else {}
-    stale = _stale_stages(man, cfg)
+    stale = stale_stages(man, cfg)
     previous = None
     if "chunk" in stale:
         previous = kb_dir.with_name(kb_dir.name + ".previous")

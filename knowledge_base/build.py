@@ -153,6 +153,29 @@ def _reuse(old: Path, encoder_desc: dict[str, Any]):
     return Reuse(texts, np.load(old / EMB_FILE, mmap_mode="r", allow_pickle=False))
 
 
+def stale_stages(man: dict, cfg: RunConfig) -> set[str]:
+    """Stages of an existing store (its manifest ``man``) built with other settings than ``cfg`` asks for:
+    all three when sources or chunking differ, ``bm25`` when the BM25 settings or the tokenizer's analysis
+    differ, ``dense`` when the encoder differs."""
+    from .tokenizers import KIWI_ANALYSIS
+
+    if not man:
+        return set()
+    want = [(s.name, s.limit, s.options) for s in cfg.kb.sources]
+    have = [(s.get("name"), s.get("limit"), s.get("options")) for s in man.get("sources", [])]
+    if want != have or man.get("chunking") != json.loads(cfg.kb.chunking.model_dump_json()):
+        return {"chunk", "bm25", "dense"}
+    stale = set()
+    if "bm25" in man:
+        analysis = KIWI_ANALYSIS if cfg.kb.bm25.tokenizer == "kiwi" else None
+        if (man["bm25"].get("config") != json.loads(cfg.kb.bm25.model_dump_json())
+                or man["bm25"].get("tokenizer", {}).get("analysis") != analysis):
+            stale.add("bm25")
+    if "dense" in man and man["dense"].get("encoder_config") != json.loads(cfg.kb.encoder.model_dump_json()):
+        stale.add("dense")
+    return stale
+
+
 STAGE_FUNCS = {"chunk": stage_chunk, "bm25": stage_bm25, "dense": stage_dense}
 
 

@@ -41,14 +41,17 @@ def ensure_router(cfg: RunConfig) -> None:
 
 
 def ensure_kb(cfg: RunConfig) -> None:
-    kb = Path(cfg.retrieval.kb)
-    man = kb / "manifest.json"
-    if man.exists() and {"bm25", "dense"} <= set(json.loads(man.read_text())):
-        return
-    from knowledge_base.build import build
+    from knowledge_base.build import build, stale_stages
 
-    console.print(f"[bold]knowledge base[/bold]: building {kb} (chunk, bm25, dense; resumable)…")
-    build(cfg, kb)
+    kb = Path(cfg.retrieval.kb)
+    man_path = kb / "manifest.json"
+    man = json.loads(man_path.read_text()) if man_path.exists() else {}
+    todo = [s for s in ("chunk", "bm25", "dense") if s in stale_stages(man, cfg)
+            or (s not in man and not (s == "chunk" and "counts" in man))]
+    if not todo:
+        return
+    console.print(f"[bold]knowledge base[/bold]: building {kb} ({', '.join(todo)}; resumable)…")
+    build(cfg, kb, todo)
 
 
 def pick_questions(cfg: RunConfig, n: int, seed: int):

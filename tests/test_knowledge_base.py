@@ -218,3 +218,24 @@ def test_build_stage_order_errors(tmp_path):
         build(cfg, tmp_path / "x", ["bm25"], progress=False)
     with pytest.raises(KBError, match="kb.sources is empty"):
         build(cfg, tmp_path / "y", ["chunk"], progress=False)
+
+
+def test_stale_stages_name_what_to_rebuild(small_kb):
+    from knowledge_base.build import stale_stages
+    from knowledge_base.manifest import read_manifest
+
+    src, cfg = small_kb
+    man = read_manifest(src)
+    assert stale_stages(man, cfg) == set() and stale_stages({}, cfg) == set()
+    other = cfg.model_copy(deep=True)
+    other.kb.bm25.k1 = 0.9
+    assert stale_stages(man, other) == {"bm25"}
+    old = json.loads(json.dumps(man))
+    del old["bm25"]["tokenizer"]["analysis"]  # an index built before per-word analysis
+    assert stale_stages(old, cfg) == {"bm25"}
+    other = cfg.model_copy(deep=True)
+    other.kb.chunking.size = 500
+    assert stale_stages(man, other) == {"chunk", "bm25", "dense"}
+    other = cfg.model_copy(deep=True)
+    other.kb.sources[0].limit = 41
+    assert stale_stages(man, other) == {"chunk", "bm25", "dense"}
