@@ -97,6 +97,8 @@ def main() -> int:
     t2.add_row("logits (1 forward)", f"{t_log:.2f}", f"{len(qs) / t_log:.2f}")
     t2.add_row(f"generate ({cfg.scoring.max_new_tokens} new tokens) + parse", f"{t_gen:.2f}", f"{len(qs) / t_gen:.2f}")
     console.print(t2)
+    console.print(f"generate − logits = the {cfg.scoring.max_new_tokens} decode steps: {t_gen - t_log:.2f} s "
+                  f"({(t_gen - t_log) / t_gen:.0%} of generate; the prompt forward both share is the rest)")
     console.print(f"generate fell back to logits on {len(gen.last_fallbacks)} of {len(qs)}; agreement {agree:.2f}; "
                   f"routed {sum(r['route'] == 'social' for r in records)} to 사회")
     print(f"RESULT overhead_ratio={t_pipe / t_raw:.3f} logits_vs_generate_speedup={t_gen / t_log:.2f} "
