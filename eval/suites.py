@@ -15,22 +15,17 @@ from collections.abc import Callable
 from common.config import RunConfig
 from common.registry import Registry
 from rag.data import Question, load_questions
-from rag.data.splits import interleave_by_domain, stratified_split
+from rag.data.splits import competition_dev, interleave_by_domain
 
 SUITES: Registry[Callable[[RunConfig], list[Question]]] = Registry("evaluation suite")
 KMMLU_SOCIAL = ("korean-history", "Economics", "Political-Science-and-Sociology", "Law", "Criminal-Law",
                 "Psychology", "Social-Welfare", "Education")
 
 
-def competition_train(cfg: RunConfig) -> list[Question]:
-    return load_questions(cfg.resolve_path(cfg.data.train),
-                          labels=cfg.resolve_path(cfg.data.train_labels) if cfg.data.train_labels else None)
-
-
 @SUITES.register("competition-dev")
-def competition_dev(cfg: RunConfig) -> list[Question]:
+def competition_dev_suite(cfg: RunConfig) -> list[Question]:
     """Domains interleaved, so ``--limit N`` takes a balanced prefix."""
-    return interleave_by_domain(stratified_split(competition_train(cfg), cfg.eval.dev_fraction, cfg.eval.seed)[1])
+    return interleave_by_domain(competition_dev(cfg))
 
 
 @SUITES.register("kice")

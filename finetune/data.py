@@ -7,21 +7,10 @@ from dataclasses import dataclass
 
 from common.config import RunConfig
 from rag.data import Question, load_questions
-from rag.data.splits import stratified_split
+from rag.data.splits import competition_dev
 from rag.prompts import PromptBuilder
 
 IGNORE = -100
-
-
-def dev_questions(cfg: RunConfig) -> list[Question]:
-    """The competition-dev questions (same split as the eval suite: eval.dev_fraction, eval.seed)."""
-    train = load_questions(cfg.resolve_path(cfg.data.train),
-                           labels=cfg.resolve_path(cfg.data.train_labels) if cfg.data.train_labels else None)
-    return stratified_split(train, cfg.eval.dev_fraction, cfg.eval.seed)[1]
-
-
-def dev_ids(cfg: RunConfig) -> set[str]:
-    return {q.id for q in dev_questions(cfg)}
 
 
 def load_training_questions(cfg: RunConfig, dev: list[Question] | None = None) -> tuple[list[Question], dict]:
@@ -31,7 +20,7 @@ def load_training_questions(cfg: RunConfig, dev: list[Question] | None = None) -
     ft = cfg.finetune
     rng = random.Random(ft.seed)
     if ft.exclude_dev:
-        excluded = {q.id for q in (dev if dev is not None else dev_questions(cfg))}
+        excluded = {q.id for q in (dev if dev is not None else competition_dev(cfg))}
     else:
         excluded = set()
     out: list[Question] = []

@@ -114,9 +114,10 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True
     from datasets import Dataset
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
+    from rag.data.splits import competition_dev
     from rag.llm import load_llm
 
-    from .data import build_examples, dev_questions, load_training_questions
+    from .data import build_examples, load_training_questions
 
     ft = cfg.finetune
     out = prepare_out_dir(out, cfg)
@@ -126,7 +127,7 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True
     t0 = time.time()
     llm = load_llm(cfg.llm.model_copy(update={"adapter": None}))
     tok = llm.tokenizer
-    dev_all = dev_questions(cfg) if (ft.exclude_dev or ft.dev_limit) else []
+    dev_all = competition_dev(cfg) if (ft.exclude_dev or ft.dev_limit) else []
     questions, data_report = load_training_questions(cfg, dev_all)
     if not questions:
         raise ValueError("no training questions (check finetune.datasets)")

@@ -116,14 +116,14 @@ def test_ablation_grid_three_variants_on_six_questions(tmp_path, tiny_qwen_dir, 
 def test_suites_and_dev_split(data_root):
     from common.config import load_config
     from eval.suites import load_suite
-    from rag.data.splits import stratified_split
+    from rag.data.splits import competition_train, stratified_split
 
     cfg = load_config(None)
     dev = load_suite("competition-dev", cfg)
     again = load_suite("competition-dev", cfg)
     assert [q.id for q in dev] == [q.id for q in again] and len(dev) == 305
     assert {q.domain for q in dev} == {"korean", "social"}
-    train, dev2 = stratified_split(load_suite.__globals__["competition_train"](cfg), 0.15, 42)
+    train, dev2 = stratified_split(competition_train(cfg), 0.15, 42)
     assert not {q.id for q in train} & {q.id for q in dev2} and len(train) + len(dev2) == 2030
     assert len(load_suite("kice", cfg)) == 450 and len(load_suite("click-korean", cfg)) == 650
 

@@ -15,6 +15,12 @@ def llm(tiny_qwen_dir):
     return load_llm(LLMConfig(model=str(tiny_qwen_dir), batch_size=3))
 
 
+def built_prompts(llm, questions) -> tuple[list[str], list[int]]:
+    """Default prompts (512-token budget) and choice counts of ``questions``."""
+    b = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=512))
+    return [b.build(q).text for q in questions], [q.n_choices for q in questions]
+
+
 def test_prompt_contains_every_part(llm, train_rows):
     q = train_rows[0].model_copy(update={"question_plus": "ㄱ. 보기 내용", "hint": None})
     b = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=4096))
@@ -54,10 +60,7 @@ def test_budget_trims_context_then_passage_never_question_or_choices(llm, train_
 
 
 def test_logits_probabilities_sum_to_one_and_batched_equals_unbatched(llm, train_rows):
-    b = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=512))
-    qs = train_rows[:7]
-    prompts = [b.build(q).text for q in qs]
-    n = [q.n_choices for q in qs]
+    prompts, n = built_prompts(llm, train_rows[:7])
     scorer = make_scorer(llm, ScoringConfig())
     batched = scorer.score(prompts, n)
     scorer.batch_size = 1
@@ -102,20 +105,16 @@ def test_permutation_mapping():
 
 def test_generate_scorer_parses_or_falls_back(llm, train_rows):
     assert parse_label("정답은 ③입니다", 5) == 3 and parse_label(" 4", 5) == 4 and parse_label("7", 5) is None
-    b = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=512))
     qs = train_rows[:3]
     scorer = make_scorer(llm, ScoringConfig(method="generate", max_new_tokens=3))
-    probs = scorer.score([b.build(q).text for q in qs], [q.n_choices for q in qs])
+    probs = scorer.score(*built_prompts(llm, qs))
     assert len(scorer.last_outputs) == 3
     for p, q in zip(probs, qs):
         assert p.shape == (q.n_choices,) and p.sum() == pytest.approx(1.0)
 
 
 def test_score_cache_reuses_identical_prompts(llm, train_rows):
-    b = PromptBuilder(llm.tokenizer, PromptConfig(max_tokens=512))
-    qs = train_rows[:3]
-    prompts = [b.build(q).text for q in qs]
-    n = [q.n_choices for q in qs]
+    prompts, n = built_prompts(llm, train_rows[:3])
     scorer = make_scorer(llm, ScoringConfig())
     plain = scorer.score(prompts, n)
     scorer.cache = {}

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import random
 
+from common.config import RunConfig
+
+from .loaders import load_questions
 from .question import Question
 
 
@@ -32,3 +35,15 @@ def interleave_by_domain(questions: list[Question]) -> list[Question]:
     for i in range(max((len(v) for v in queues), default=0)):
         out.extend(v[i] for v in queues if i < len(v))
     return out
+
+
+def competition_train(cfg: RunConfig) -> list[Question]:
+    """The labelled competition train set (``data.train`` with ``data.train_labels``)."""
+    return load_questions(cfg.resolve_path(cfg.data.train),
+                          labels=cfg.resolve_path(cfg.data.train_labels) if cfg.data.train_labels else None)
+
+
+def competition_dev(cfg: RunConfig) -> list[Question]:
+    """The competition-dev questions (``eval.dev_fraction``, ``eval.seed``): one split for the eval suite and
+    for fine-tuning's exclusion and dev scoring."""
+    return stratified_split(competition_train(cfg), cfg.eval.dev_fraction, cfg.eval.seed)[1]
