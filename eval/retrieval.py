@@ -20,7 +20,7 @@ from rich.table import Table
 
 from common.cli import add_config_args, config_from_args, fail
 from common.config import RunConfig, SourceConfig
-from knowledge_base.build import build, stale_stages
+from knowledge_base.build import build, pending_stages, same_encoder, stale_stages
 from knowledge_base.manifest import MANIFEST, KBError
 from knowledge_base.store import Hit, KnowledgeBase
 from retrievers.fusion import convex, rrf
@@ -61,16 +61,15 @@ def ensure_korquad_kb(cfg: RunConfig, kb_dir: Path, distractors: int, stages: li
     cfg.kb.sources = korquad_sources(cfg, distractors)
     man_path = kb_dir / MANIFEST
     man = json.loads(man_path.read_text()) if man_path.exists() else {}
-    stale = stale_stages(man, cfg)
     previous = None
-    if "chunk" in stale:
+    if "chunk" in stale_stages(man, cfg):
         previous = kb_dir.with_name(kb_dir.name + ".previous")
         shutil.rmtree(previous, ignore_errors=True)
         kb_dir.rename(previous)
-        if man.get("dense", {}).get("encoder_config") == json.loads(cfg.kb.encoder.model_dump_json()):
+        if same_encoder(man, cfg):
             cfg.kb.dense.reuse_from = str(previous)
         man = {}
-    todo = [s for s in stages if s in stale or (s not in man and not (s == "chunk" and "counts" in man))]
+    todo = pending_stages(man, cfg, stages)
     if todo:
         build(cfg, kb_dir, todo, progress=progress)
     if previous is not None:

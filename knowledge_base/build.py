@@ -157,7 +157,7 @@ def stale_stages(man: dict, cfg: RunConfig) -> set[str]:
     """Stages of an existing store (its manifest ``man``) built with other settings than ``cfg`` asks for:
     all three when sources or chunking differ, ``bm25`` when the BM25 settings or the tokenizer's analysis
     differ, ``dense`` when the encoder differs."""
-    from .tokenizers import KIWI_ANALYSIS
+    from .tokenizers import current_analysis
 
     if not man:
         return set()
@@ -167,13 +167,24 @@ def stale_stages(man: dict, cfg: RunConfig) -> set[str]:
         return {"chunk", "bm25", "dense"}
     stale = set()
     if "bm25" in man:
-        analysis = KIWI_ANALYSIS if cfg.kb.bm25.tokenizer == "kiwi" else None
-        if (man["bm25"].get("config") != json.loads(cfg.kb.bm25.model_dump_json())
-                or man["bm25"].get("tokenizer", {}).get("analysis") != analysis):
+        built = man["bm25"]
+        if (built.get("config") != json.loads(cfg.kb.bm25.model_dump_json())
+                or built.get("tokenizer", {}).get("analysis") != current_analysis(cfg.kb.bm25.tokenizer)):
             stale.add("bm25")
-    if "dense" in man and man["dense"].get("encoder_config") != json.loads(cfg.kb.encoder.model_dump_json()):
+    if "dense" in man and not same_encoder(man, cfg):
         stale.add("dense")
     return stale
+
+
+def same_encoder(man: dict, cfg: RunConfig) -> bool:
+    """Whether the store's dense stage was embedded with the encoder ``cfg`` asks for."""
+    return man.get("dense", {}).get("encoder_config") == json.loads(cfg.kb.encoder.model_dump_json())
+
+
+def pending_stages(man: dict, cfg: RunConfig, stages: list[str]) -> list[str]:
+    """Of ``stages``, those the store (manifest ``man``) still needs: missing, or built with other settings."""
+    stale = stale_stages(man, cfg)
+    return [s for s in stages if s in stale or (s not in man and not (s == "chunk" and "counts" in man))]
 
 
 STAGE_FUNCS = {"chunk": stage_chunk, "bm25": stage_bm25, "dense": stage_dense}

@@ -77,17 +77,17 @@ class KnowledgeBase:
 
     @cached_property
     def tokenizer(self):
-        from .tokenizers import make_tokenizer
+        from .tokenizers import current_analysis, make_tokenizer
 
         cfg = self.bm25_config
-        tok = make_tokenizer(cfg.tokenizer, pos_tags=cfg.pos_tags, num_workers=cfg.num_workers)
-        built = self.manifest["bm25"].get("tokenizer", {})
-        if built.get("analysis") != tok.describe().get("analysis"):
+        built = self.manifest["bm25"].get("tokenizer", {}).get("analysis")
+        now = current_analysis(cfg.tokenizer)
+        if built != now:
             warnings.warn(f"{self.dir}: the BM25 index was built with tokenizer analysis "
-                          f"{built.get('analysis', 'batched (before per-word analysis)')!r}, queries now use "
-                          f"{tok.describe().get('analysis')!r}; rebuild it with `--stages bm25` so that words in "
-                          f"queries and documents are analysed alike", stacklevel=2)
-        return tok
+                          f"{built or 'batched (before per-word analysis)'!r}, queries now use {now!r}; rebuild "
+                          f"it with `--stages bm25` so that words in queries and documents are analysed alike",
+                          stacklevel=2)
+        return make_tokenizer(cfg.tokenizer, pos_tags=cfg.pos_tags, num_workers=cfg.num_workers)
 
     @cached_property
     def bm25(self):

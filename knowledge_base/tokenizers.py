@@ -16,6 +16,11 @@ from common.registry import Registry
 
 TOKENIZERS: Registry[type] = Registry("BM25 tokenizer")
 KIWI_ANALYSIS = "per-word"  # recorded in the manifest: an index must be queried with the analysis that built it
+
+
+def current_analysis(tokenizer: str) -> str | None:
+    """The word analysis the named tokenizer uses now (what a manifest's ``tokenizer.analysis`` must say)."""
+    return KIWI_ANALYSIS if tokenizer == "kiwi" else None
 _PUNCT = re.compile(r"[^\w]+", re.UNICODE)
 
 

@@ -41,13 +41,12 @@ def ensure_router(cfg: RunConfig) -> None:
 
 
 def ensure_kb(cfg: RunConfig) -> None:
-    from knowledge_base.build import build, stale_stages
+    from knowledge_base.build import STAGES, build, pending_stages
 
     kb = Path(cfg.retrieval.kb)
     man_path = kb / "manifest.json"
     man = json.loads(man_path.read_text()) if man_path.exists() else {}
-    todo = [s for s in ("chunk", "bm25", "dense") if s in stale_stages(man, cfg)
-            or (s not in man and not (s == "chunk" and "counts" in man))]
+    todo = pending_stages(man, cfg, list(STAGES))
     if not todo:
         return
     console.print(f"[bold]knowledge base[/bold]: building {kb} ({', '.join(todo)}; resumable)…")
