@@ -8,7 +8,7 @@ from rag.prompts import PromptBuilder
 
 
 def test_hints_cache_and_prompt(tmp_path, tiny_qwen_dir, train_rows):
-    llm = load_llm(LLMConfig(model=str(tiny_qwen_dir), batch_size=2))
+    llm = load_llm(LLMConfig(model=str(tiny_qwen_dir), dtype="float32", batch_size=2))
     out = tmp_path / "hints.jsonl"
     assert generate_hints(llm, train_rows[:3], out, batch_size=2, max_new_tokens=5) == 3
     assert generate_hints(llm, train_rows[:4], out, batch_size=2, max_new_tokens=5) == 1  # 3 cached

@@ -12,7 +12,9 @@ from rag.scoring.base import parse_label
 
 @pytest.fixture(scope="module")
 def llm(tiny_qwen_dir):
-    return load_llm(LLMConfig(model=str(tiny_qwen_dir), batch_size=3))
+    # float32 everywhere: the exactness checks (batched = one by one at 1e-5) would not hold for the bf16 that
+    # dtype "auto" picks on a GPU.
+    return load_llm(LLMConfig(model=str(tiny_qwen_dir), dtype="float32", batch_size=3))
 
 
 def built_prompts(llm, questions) -> tuple[list[str], list[int]]:
@@ -85,7 +87,7 @@ def test_multi_token_labels_use_sequence_log_probability(llm):
     lp = []
     for lab in ids:
         with torch.no_grad():
-            logits = llm.model(torch.tensor([enc + lab])).logits.log_softmax(-1)[0]
+            logits = llm.model(torch.tensor([enc + lab], device=llm.model.device)).logits.log_softmax(-1)[0]
         lp.append(sum(logits[len(enc) - 1 + t, tok].item() for t, tok in enumerate(lab)))
     ref = np.exp(np.array(lp) - max(lp))
     np.testing.assert_allclose(probs, ref / ref.sum(), atol=1e-5)
@@ -109,6 +111,7 @@ def test_generate_scorer_parses_or_falls_back(llm, train_rows):
     scorer = make_scorer(llm, ScoringConfig(method="generate", max_new_tokens=3))
     probs = scorer.score(*built_prompts(llm, qs))
     assert len(scorer.last_outputs) == 3
+    assert len(scorer.last_new_tokens) == 3 and all(1 <= k <= 3 for k in scorer.last_new_tokens)
     for p, q in zip(probs, qs):
         assert p.shape == (q.n_choices,) and p.sum() == pytest.approx(1.0)
 

@@ -76,7 +76,7 @@ def test_llm_router_zero_shot(tiny_qwen_dir, router_data):
     from common.config import LLMConfig
     from rag.llm import load_llm
 
-    llm = load_llm(LLMConfig(model=str(tiny_qwen_dir), batch_size=4))
+    llm = load_llm(LLMConfig(model=str(tiny_qwen_dir), dtype="float32", batch_size=4))
     routes = make_router(RouterConfig(name="llm"), llm=llm).route(router_data[:4])
     assert len(routes) == 4 and all(0 <= r.p_social <= 1 and r.confidence >= 0.5 for r in routes)
     with pytest.raises(ValueError, match="needs the loaded LLM"):

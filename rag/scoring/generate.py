@@ -17,6 +17,7 @@ class GenerateScorer(Scorer):
         self.fallback = LogitsScorer(llm, cfg, batch_size)
         self.last_outputs: list[str] = []
         self.last_fallbacks: list[int] = []
+        self.last_new_tokens: list[int] = []  # tokens generated per prompt (EOS included, padding not)
 
     def generate(self, prompts: list[str]) -> list[str]:
         import torch
@@ -24,6 +25,7 @@ class GenerateScorer(Scorer):
         tok, model = self.llm.tokenizer, self.llm.model
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         texts: list[str] = [""] * len(prompts)
+        counts = [0] * len(prompts)
         device = next(model.parameters()).device
         for b in range(0, len(order), self.batch_size):
             idx = order[b:b + self.batch_size]
@@ -35,6 +37,8 @@ class GenerateScorer(Scorer):
             new = gen[:, enc["input_ids"].shape[1]:]
             for row, i in enumerate(idx):
                 texts[i] = tok.decode(new[row], skip_special_tokens=True)
+                counts[i] = int((new[row] != tok.pad_token_id).sum())
+        self.last_new_tokens = counts
         return texts
 
     def score(self, prompts, n_choices):
