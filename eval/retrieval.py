@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from rich.table import Table
 
 from common.cli import add_config_args, config_from_args, fail
 from common.config import RunConfig, SourceConfig
-from knowledge_base.build import build, pending_stages, same_encoder, stale_stages
+from knowledge_base.build import build, pending_stages
 from knowledge_base.manifest import MANIFEST, KBError
 from knowledge_base.store import Hit, KnowledgeBase
 from retrievers.fusion import convex, rrf
@@ -56,24 +55,15 @@ def korquad_sources(cfg: RunConfig, distractors: int) -> list[SourceConfig]:
 def ensure_korquad_kb(cfg: RunConfig, kb_dir: Path, distractors: int, stages: list[str], progress: bool = True
                       ) -> KnowledgeBase:
     """Open ``kb_dir``, building or finishing the KorQuAD + distractor store first when needed. A store built
-    with other sources or chunking is rebuilt, re-using the embeddings of chunks whose text did not change."""
+    with other sources or chunking is rebuilt in place; the build re-uses the embeddings of chunks whose text
+    did not change."""
     cfg = cfg.model_copy(deep=True)
     cfg.kb.sources = korquad_sources(cfg, distractors)
     man_path = kb_dir / MANIFEST
     man = json.loads(man_path.read_text()) if man_path.exists() else {}
-    previous = None
-    if "chunk" in stale_stages(man, cfg):
-        previous = kb_dir.with_name(kb_dir.name + ".previous")
-        shutil.rmtree(previous, ignore_errors=True)
-        kb_dir.rename(previous)
-        if same_encoder(man, cfg):
-            cfg.kb.dense.reuse_from = str(previous)
-        man = {}
     todo = pending_stages(man, cfg, stages)
     if todo:
         build(cfg, kb_dir, todo, progress=progress)
-    if previous is not None:
-        shutil.rmtree(previous, ignore_errors=True)
     return KnowledgeBase.load(kb_dir, verify=False)
 
 

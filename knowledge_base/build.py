@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from .sources import SourceError, read_source
 from .store import BM25_DIR, CHUNKS_FILE, FAISS_FILE, read_chunks
 
 STAGES = ("chunk", "bm25", "dense")
+PREVIOUS_DIR = "previous-embeddings"  # the vectors of the chunks before a re-run of the chunk stage
 console = Console(stderr=True)
 
 
@@ -121,7 +123,11 @@ def stage_dense(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
     chunks = read_chunks(out / CHUNKS_FILE)
     enc = make_encoder(cfg.kb.encoder)
     dcfg = cfg.kb.dense
-    reuse = _reuse(cfg.resolve_path(dcfg.reuse_from), enc.describe()) if dcfg.reuse_from else None
+    previous = out / PREVIOUS_DIR
+    if dcfg.reuse_from:
+        reuse = _reuse(cfg.resolve_path(dcfg.reuse_from), enc.describe())
+    else:
+        reuse = _reuse(previous, enc.describe(), strict=False) if previous.is_dir() else None
     vecs = embed_resumable([c.text for c in chunks], enc.encode_passages, enc.dim, out, enc.describe(),
                            shard_size=dcfg.shard_size, dtype=dcfg.dtype, show_progress=progress,
                            stop_after_shards=stop_after_shards, batch_size=cfg.kb.encoder.batch_size,
@@ -136,17 +142,41 @@ def stage_dense(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
     man["dense"] = {"encoder": enc.describe(), "encoder_config": json.loads(cfg.kb.encoder.model_dump_json()),
                     "index_config": json.loads(dcfg.model_dump_json()), "dim": enc.dim, "n": int(index.ntotal)}
     if reuse is not None:
-        man["dense"]["reused"] = {"from": str(dcfg.reuse_from), "vectors": reuse.copied}
+        man["dense"]["reused"] = {"from": str(dcfg.reuse_from or previous), "vectors": reuse.copied}
+    shutil.rmtree(previous, ignore_errors=True)
 
 
-def _reuse(old: Path, encoder_desc: dict[str, Any]):
-    """Vectors of an earlier store for :func:`embed_resumable`; refused when its encoder differs."""
+def set_aside_embeddings(cfg: RunConfig, out: Path, man: dict[str, Any]) -> bool:
+    """Before the chunk stage runs again in a store with a finished dense stage of the encoder ``cfg`` asks
+    for, move its chunks and vectors to ``out/previous-embeddings``: the next dense stage then embeds only the
+    chunks whose text is new (the rest are copied) and removes that folder."""
+    from .embeddings import EMB_FILE, PROGRESS_FILE, is_complete
+
+    if cfg.kb.dense.reuse_from or "dense" not in man or not same_encoder(man, cfg) or not is_complete(out):
+        return False
+    previous = out / PREVIOUS_DIR
+    shutil.rmtree(previous, ignore_errors=True)
+    previous.mkdir()
+    shutil.copy2(out / CHUNKS_FILE, previous / CHUNKS_FILE)
+    for name in (EMB_FILE, PROGRESS_FILE):
+        (out / name).rename(previous / name)
+    write_manifest(previous, json.loads(json.dumps(man)))
+    return True
+
+
+def _reuse(old: Path, encoder_desc: dict[str, Any], strict: bool = True):
+    """Vectors of an earlier store for :func:`embed_resumable`; refused when its encoder differs (``strict``:
+    with an error, else ``None``)."""
     from .embeddings import EMB_FILE, Reuse, is_complete
 
     man = read_manifest(old) if (old / "manifest.json").exists() else None
     if man is None or "dense" not in man or not is_complete(old):
+        if not strict:
+            return None
         raise KBError(f"kb.dense.reuse_from: {old} is not a knowledge base with a finished dense stage")
     if man["dense"]["encoder"] != encoder_desc:
+        if not strict:
+            return None
         raise KBError(f"kb.dense.reuse_from: {old} was embedded with {man['dense']['encoder']}, this build uses "
                       f"{encoder_desc}; vectors of different encoders cannot be mixed")
     texts = [c.text for c in read_chunks(old / CHUNKS_FILE)]
@@ -202,6 +232,9 @@ def build(cfg: RunConfig, out: str | Path, stages: list[str] | None = None, prog
     if "chunk" not in stages and "counts" not in man:
         raise KBError(f"{out} has no chunks yet: run the 'chunk' stage first")
     seconds = man.setdefault("seconds", {})
+    if "chunk" in stages and set_aside_embeddings(cfg, out, man):
+        console.print(f"[dim]{out}: the chunks' old vectors are kept in {PREVIOUS_DIR}/; the dense stage re-embeds "
+                      f"only changed chunks[/dim]")
     for s in STAGES:
         if s not in stages:
             continue

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from common.registry import Registry
 
 TOKENIZERS: Registry[type] = Registry("BM25 tokenizer")
-KIWI_ANALYSIS = "per-word"  # recorded in the manifest: an index must be queried with the analysis that built it
+KIWI_ANALYSIS = "per-word, spaced forms split"  # recorded in the manifest: an index must be queried with the analysis that built it
 
 
 def current_analysis(tokenizer: str) -> str | None:
@@ -85,8 +85,10 @@ class KiwiTokenizer(Tokenizer):
         for i in range(0, len(words), step):
             group = words[i:i + step]
             for w, tokens in zip(group, self.kiwi.tokenize(group)):
-                self.cache[w] = tuple(tk.form.lower() if tk.tag == "SL" else tk.form
-                                      for tk in tokens if self._keep(tk.tag))
+                # A dictionary entry may hold a space ("테드번디가" → "테드 번디"/NNP): such a term could only
+                # match the same unspaced spelling, while "테드 번디" written apart gives two terms.
+                self.cache[w] = tuple(part for tk in tokens if self._keep(tk.tag)
+                                      for part in (tk.form.lower() if tk.tag == "SL" else tk.form).split())
             bar.update(len(group))
         bar.close()
 

@@ -91,7 +91,15 @@ def test_kiwi_tokenizer_analyses_a_word_alike_whatever_its_neighbours():
     corpus.tokenize_batch([" ".join(words), "서울 남부 지방 법원장 " * 20 + " ".join(reversed(words))])
     for w in words:
         assert KiwiTokenizer(num_workers=1).tokenize(w) == list(corpus.cache[w]), w
-    assert corpus.describe()["analysis"] == "per-word"
+    assert corpus.describe()["analysis"] == "per-word, spaced forms split"
+
+
+def test_kiwi_terms_never_hold_a_space():
+    """Kiwi reads "테드번디가" as the one dictionary noun "테드 번디"; the index gets the terms the spaced
+    spelling gives, so both spellings meet."""
+    tok = KiwiTokenizer(num_workers=1)
+    assert tok.tokenize("테드번디가") == tok.tokenize("테드 번디") == ["테드", "번디"]  # the title spelling
+    assert not any(" " in t for t in tok.tokenize_batch(["테드번디가 뉴욕타임스에 실렸다"])[0])
 
 
 def test_build_writes_manifest_and_loads(small_kb):
@@ -210,6 +218,43 @@ def test_dense_reuses_embeddings_of_unchanged_chunks(tmp_path, small_kb):
     cfg3.kb.encoder.passage_prefix = "passage: "
     with pytest.raises(KBError, match="vectors of different encoders cannot be mixed"):
         build(cfg3, tmp_path / "kb3", progress=False)
+
+
+def test_rerunning_the_chunk_stage_in_place_keeps_the_vectors_of_unchanged_chunks(tmp_path, small_kb):
+    """Re-chunking a store in place (here with 4 more articles; chunk and bm25 first, dense in a later run)
+    embeds only the new chunks; the old vectors wait in previous-embeddings/ until the dense stage, which
+    removes that folder. Another encoder gets no old vectors."""
+    import shutil
+
+    import knowledge_base.encoders as enc_mod
+    from knowledge_base.build import PREVIOUS_DIR, build
+
+    src, cfg = small_kb
+    kb = tmp_path / "kb"
+    shutil.copytree(src, kb)
+    n_old = len(KnowledgeBase.load(kb, verify=False))
+    cfg2 = cfg.model_copy(deep=True)
+    cfg2.kb.sources[0].limit = 44
+    build(cfg2, kb, ["chunk", "bm25"], progress=False)
+    assert (kb / PREVIOUS_DIR / "embeddings.npy").exists() and not (kb / "embeddings.npy").exists()
+    calls = []
+    orig = enc_mod.SentenceTransformerEncoder.encode_passages
+    enc_mod.SentenceTransformerEncoder.encode_passages = lambda self, texts: (calls.extend(texts),
+                                                                             orig(self, texts))[1]
+    try:
+        man = build(cfg2, kb, ["dense"], progress=False)
+    finally:
+        enc_mod.SentenceTransformerEncoder.encode_passages = orig
+    new = KnowledgeBase.load(kb)
+    assert not (kb / PREVIOUS_DIR).exists()
+    assert 0 < len(calls) < len(new) and man["dense"]["reused"]["vectors"] == len(new) - len(calls) >= n_old - 2
+    np.testing.assert_allclose(np.load(kb / "embeddings.npy"), orig(new.encoder, [c.text for c in new.chunks]),
+                               atol=1e-5)
+    cfg3 = cfg2.model_copy(deep=True)
+    cfg3.kb.sources[0].limit = 40
+    cfg3.kb.encoder.passage_prefix = "passage: "
+    man = build(cfg3, kb, ["chunk", "dense"], progress=False)
+    assert "reused" not in man["dense"] and not (kb / PREVIOUS_DIR).exists()
 
 
 def test_build_stage_order_errors(tmp_path):
