@@ -75,10 +75,14 @@ def stage_chunk(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
         removed = {"exact": 0, "near": 0}
     if not chunks:
         raise KBError("the sources produced no chunks")
+    # only now that the new chunks exist: a failed chunk stage leaves the store as it was
+    if set_aside_embeddings(cfg, out, man):
+        console.print(f"[dim]{out}: the chunks' old vectors are kept in {PREVIOUS_DIR}/; the dense stage re-embeds "
+                      f"only changed chunks[/dim]")
     path = out / CHUNKS_FILE
     with open(path, "w", encoding="utf-8") as f:
         f.writelines(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks)
-    # later stages were built from other chunks: drop them
+    # later stages were built from other chunks: drop them (their vectors may wait in PREVIOUS_DIR)
     for stage, prefix in (("bm25", BM25_DIR), ("dense", FAISS_FILE), ("dense", "embeddings.npy")):
         man.pop(stage, None)
         forget_files(man, prefix)
@@ -232,9 +236,6 @@ def build(cfg: RunConfig, out: str | Path, stages: list[str] | None = None, prog
     if "chunk" not in stages and "counts" not in man:
         raise KBError(f"{out} has no chunks yet: run the 'chunk' stage first")
     seconds = man.setdefault("seconds", {})
-    if "chunk" in stages and set_aside_embeddings(cfg, out, man):
-        console.print(f"[dim]{out}: the chunks' old vectors are kept in {PREVIOUS_DIR}/; the dense stage re-embeds "
-                      f"only changed chunks[/dim]")
     for s in STAGES:
         if s not in stages:
             continue

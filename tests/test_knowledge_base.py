@@ -233,6 +233,12 @@ def test_rerunning_the_chunk_stage_in_place_keeps_the_vectors_of_unchanged_chunk
     kb = tmp_path / "kb"
     shutil.copytree(src, kb)
     n_old = len(KnowledgeBase.load(kb, verify=False))
+    bad = cfg.model_copy(deep=True)
+    bad.kb.sources[0].path = str(tmp_path / "missing.jsonl")
+    with pytest.raises(KBError, match="not found"):
+        build(bad, kb, ["chunk"], progress=False)
+    assert not (kb / PREVIOUS_DIR).exists()
+    KnowledgeBase.load(kb)  # a failed chunk stage leaves the store whole, vectors included
     cfg2 = cfg.model_copy(deep=True)
     cfg2.kb.sources[0].limit = 44
     build(cfg2, kb, ["chunk", "bm25"], progress=False)
