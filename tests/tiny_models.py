@@ -75,20 +75,34 @@ def build_tiny_encoder(out_dir: str | Path, vocab_size: int = 4000, hidden: int 
         from sentence_transformers.sentence_transformer import modules as models
     except ImportError:  # pragma: no cover - older releases
         from sentence_transformers import models
-    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordPiece
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     out = Path(out_dir)
     raw = out / "_raw"
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # The vocabulary is counted here, not trained by tokenizers' WordPieceTrainer, whose ties fall differently
+    # from run to run (a different encoder each session made retrieval tests flaky): every character, alone
+    # and as a "##" continuation, then the most frequent words (ties by spelling) up to ``vocab_size``.
+    normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    pre = pre_tokenizers.BertPreTokenizer()
+    words = Counter(w for t in korean_texts() for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(t)))
+    chars = sorted({c for w in words for c in w})
+    vocab = specials + chars + ["##" + c for c in chars]
+    known = set(vocab)
+    for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(vocab) >= vocab_size:
+            break
+        if w not in known:
+            vocab.append(w)
+            known.add(w)
+    tok = Tokenizer(WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
-                                       limit_alphabet=3000)
-    tok.train_from_iterator(korean_texts(), trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
