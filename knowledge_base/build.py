@@ -96,11 +96,11 @@ def stage_chunk(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
 def stage_bm25(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool = True) -> None:
     import bm25s
 
-    from .tokenizers import make_tokenizer
+    from .tokenizers import tokenizer_for
 
     bcfg = cfg.kb.bm25
     chunks = read_chunks(out / CHUNKS_FILE)
-    tok = make_tokenizer(bcfg.tokenizer, pos_tags=bcfg.pos_tags, num_workers=bcfg.num_workers)
+    tok = tokenizer_for(bcfg)
     t0 = time.time()
     tokens = tok.tokenize_batch([c.text for c in chunks], show_progress=progress)
     t_tok = time.time() - t0
@@ -202,12 +202,17 @@ def stale_stages(man: dict, cfg: RunConfig) -> set[str]:
     stale = set()
     if "bm25" in man:
         built = man["bm25"]
-        if (built.get("config") != json.loads(cfg.kb.bm25.model_dump_json())
+        if (index_settings(built.get("config", {})) != index_settings(json.loads(cfg.kb.bm25.model_dump_json()))
                 or built.get("tokenizer", {}).get("analysis") != current_analysis(cfg.kb.bm25.tokenizer)):
             stale.add("bm25")
     if "dense" in man and not same_encoder(man, cfg):
         stale.add("dense")
     return stale
+
+
+def index_settings(bm25_config: dict) -> dict:
+    """The BM25 settings an index depends on (the tokenizer's thread count is not one)."""
+    return {k: v for k, v in bm25_config.items() if k != "num_workers"}
 
 
 def same_encoder(man: dict, cfg: RunConfig) -> bool:

@@ -73,11 +73,13 @@ class KnowledgeBase:
     # ------------------------------------------------------------------ BM25
     @cached_property
     def bm25_config(self) -> BM25Config:
-        return BM25Config.model_validate(self.manifest["bm25"]["config"])
+        built = self.manifest["bm25"]["config"]
+        # an index built before the setting existed was analysed with Kiwi's own default: query it alike
+        return BM25Config.model_validate({"oov_handling": "none"} | built)
 
     @cached_property
     def tokenizer(self):
-        from .tokenizers import current_analysis, make_tokenizer
+        from .tokenizers import current_analysis, tokenizer_for
 
         cfg = self.bm25_config
         built = self.manifest["bm25"].get("tokenizer", {}).get("analysis")
@@ -87,7 +89,7 @@ class KnowledgeBase:
                           f"{built or 'batched (before per-word analysis)'!r}, queries now use {now!r}; rebuild "
                           f"it with `--stages bm25` so that words in queries and documents are analysed alike",
                           stacklevel=2)
-        return make_tokenizer(cfg.tokenizer, pos_tags=cfg.pos_tags, num_workers=cfg.num_workers)
+        return tokenizer_for(cfg)
 
     @cached_property
     def bm25(self):

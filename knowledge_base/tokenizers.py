@@ -56,13 +56,16 @@ class KiwiTokenizer(Tokenizer):
 
     def __init__(self, pos_tags: Sequence[str] = ("NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "XR", "MAG", "SL",
                                                   "SH", "SN"),
-                 num_workers: int = 0, progress_step: int = 16384, **_):
+                 num_workers: int = 0, progress_step: int = 16384, oov_handling: str = "rule", **_):
         from kiwipiepy import Kiwi
 
         self.pos_tags = tuple(pos_tags)
+        # Kiwi reads some unknown names with their particle as one noun ("전현희의"/NNG, never matching "전현희");
+        # its 'rule' OOV handling splits them off. "none" is Kiwi's own default (None).
+        self.oov_handling = None if oov_handling in (None, "none") else oov_handling
         self.num_workers = num_workers or os.cpu_count() or 1
         self.kiwi = Kiwi(num_workers=self.num_workers)
-        self.kiwi.tokenize("가")  # Kiwi loads its model on first use (~1.5 s): pay it here, not on the first query
+        self.kiwi.tokenize("가", oov_handling=self.oov_handling)  # Kiwi loads its model on first use (~1.5 s): pay it here, not on the first query
         self.progress_step = progress_step
         self.cache: dict[str, tuple[str, ...]] = {}
 
@@ -70,7 +73,7 @@ class KiwiTokenizer(Tokenizer):
         import kiwipiepy
 
         return {"name": self.name, "pos_tags": list(self.pos_tags), "analysis": KIWI_ANALYSIS,
-                "kiwipiepy": kiwipiepy.__version__}
+                "oov_handling": self.oov_handling or "none", "kiwipiepy": kiwipiepy.__version__}
 
     def _keep(self, tag: str) -> bool:
         return tag.startswith(self.pos_tags)
@@ -84,7 +87,7 @@ class KiwiTokenizer(Tokenizer):
         step = max(1, self.progress_step)
         for i in range(0, len(words), step):
             group = words[i:i + step]
-            for w, tokens in zip(group, self.kiwi.tokenize(group)):
+            for w, tokens in zip(group, self.kiwi.tokenize(group, oov_handling=self.oov_handling)):
                 # A dictionary entry may hold a space ("테드번디가" → "테드 번디"/NNP): such a term could only
                 # match the same unspaced spelling, while "테드 번디" written apart gives two terms.
                 self.cache[w] = tuple(part for tk in tokens if self._keep(tk.tag)
@@ -113,3 +116,10 @@ class KiwiTokenizer(Tokenizer):
 
 def make_tokenizer(name: str, **options) -> Tokenizer:
     return TOKENIZERS.get(name)(**options)
+
+
+def tokenizer_for(bm25_config, num_workers: int | None = None) -> Tokenizer:
+    """The tokenizer a ``BM25Config`` describes (``num_workers`` overrides the config's thread count)."""
+    c = bm25_config
+    return make_tokenizer(c.tokenizer, pos_tags=c.pos_tags, oov_handling=c.oov_handling,
+                          num_workers=c.num_workers if num_workers is None else num_workers)

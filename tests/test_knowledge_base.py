@@ -94,6 +94,16 @@ def test_kiwi_tokenizer_analyses_a_word_alike_whatever_its_neighbours():
     assert corpus.describe()["analysis"] == "per-word, spaced forms split"
 
 
+def test_kiwi_rule_oov_handling_splits_particles_off_unknown_names():
+    """Kiwi reads the unknown name "전현희" with its particle as one noun, which never matches "전현희" in a
+    document; its 'rule' OOV handling (the default) splits the particle off."""
+    assert KiwiTokenizer(num_workers=1, oov_handling="none").tokenize("전현희의 발언") == ["전현희의", "발언"]
+    tok = KiwiTokenizer(num_workers=1)
+    assert tok.describe()["oov_handling"] == "rule"
+    assert tok.tokenize("전현희의 발언") == ["전현희", "발언"] == tok.tokenize("전현희 발언")
+    assert tok.tokenize("고려대학교의 베토벤") == ["고려대학교", "베토벤"]  # known words keep their analysis
+
+
 def test_kiwi_terms_never_hold_a_space():
     """Kiwi reads "테드번디가" as the one dictionary noun "테드 번디"; the index gets the terms the spaced
     spelling gives, so both spellings meet."""
@@ -116,6 +126,21 @@ def test_build_writes_manifest_and_loads(small_kb):
     assert kb.chunks[hits[0].index].title == "지미 카터"
     dense = kb.search_dense(["지미 카터 대통령"], 5)[0]
     assert len(dense) == 5 and dense[0].score >= dense[-1].score
+    assert kb.bm25_config.oov_handling == "rule" and kb.tokenizer.oov_handling == "rule"
+
+
+def test_index_from_before_oov_handling_is_queried_as_built(tmp_path, small_kb):
+    """A manifest written before ``oov_handling`` existed: its index was analysed with Kiwi's own default, so
+    queries must be too (the new default would split words the index holds whole)."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(small_kb[0], old)
+    man = json.loads((old / "manifest.json").read_text())
+    del man["bm25"]["config"]["oov_handling"]
+    (old / "manifest.json").write_text(json.dumps(man))
+    kb = KnowledgeBase.load(old, verify=False)
+    assert kb.bm25_config.oov_handling == "none" and kb.tokenizer.oov_handling is None
 
 
 def test_bm25_warns_on_query_without_terms(small_kb):
@@ -284,6 +309,15 @@ def test_stale_stages_name_what_to_rebuild(small_kb):
     old = json.loads(json.dumps(man))
     del old["bm25"]["tokenizer"]["analysis"]  # an index built before per-word analysis
     assert stale_stages(old, cfg) == {"bm25"}
+    other = cfg.model_copy(deep=True)
+    other.kb.bm25.oov_handling = "none"
+    assert stale_stages(man, other) == {"bm25"}
+    old = json.loads(json.dumps(man))
+    del old["bm25"]["config"]["oov_handling"]  # an index built before the setting existed
+    assert stale_stages(old, cfg) == {"bm25"}
+    other = cfg.model_copy(deep=True)
+    other.kb.bm25.num_workers = 7  # threads do not change the index
+    assert stale_stages(man, other) == set()
     other = cfg.model_copy(deep=True)
     other.kb.chunking.size = 500
     assert stale_stages(man, other) == {"chunk", "bm25", "dense"}
