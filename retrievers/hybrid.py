@@ -1,17 +1,21 @@
 """Hybrid retrieval: BM25 + dense candidates fused by RRF or a convex combination."""
 from __future__ import annotations
 
+from common.config import RetrievalConfig
 from knowledge_base.store import KnowledgeBase
 
 from .base import RetrievedDoc, Retriever, StageScore
 from .fusion import convex, rrf
 
+_DEFAULT = RetrievalConfig()  # the documented defaults, so that a retriever built by hand matches the config's
+
 
 class HybridRetriever(Retriever):
     name = "hybrid"
 
-    def __init__(self, kb: KnowledgeBase, fusion: str = "rrf", rrf_k: int = 60, alpha: float = 0.5,
-                 norm: str = "minmax", candidates: int = 50, n_threads: int = 1):
+    def __init__(self, kb: KnowledgeBase, fusion: str = _DEFAULT.fusion, rrf_k: int = _DEFAULT.rrf_k,
+                 alpha: float = _DEFAULT.alpha, norm: str = _DEFAULT.norm, candidates: int = _DEFAULT.candidates,
+                 n_threads: int = 1):
         super().__init__(kb)
         if fusion not in ("rrf", "convex"):
             raise ValueError(f"unknown fusion {fusion!r} (rrf | convex)")

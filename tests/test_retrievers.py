@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from common.config import load_config
+from common.config import RetrievalConfig, load_config
 from knowledge_base.store import Hit, KnowledgeBase
 from retrievers import get_retriever
 from retrievers.fusion import convex, normalise, rrf
@@ -42,7 +42,8 @@ def test_hybrid_returns_fused_and_stage_scores(kb):
     assert [d.score for d in docs] == sorted((d.score for d in docs), reverse=True)
     top = docs[0]
     assert set(top.stages) <= {"bm25", "dense"} and top.stages
-    expected = sum(1 / (60 + s.rank) for s in top.stages.values())
+    expected = sum(1 / (r.rrf_k + s.rank) for s in top.stages.values())
+    assert r.rrf_k == RetrievalConfig().rrf_k  # a retriever built by hand takes the documented defaults
     assert top.score == pytest.approx(expected)
     # the dense stage is a random tiny encoder, so only BM25's clear winner is certain to be fused in
     bm25_top = kb.chunks[kb.search_bm25(["지미 카터 대통령"], 1)[0][0].index].chunk_id
