@@ -65,7 +65,8 @@ class KiwiTokenizer(Tokenizer):
         self.oov_handling = None if oov_handling in (None, "none") else oov_handling
         self.num_workers = num_workers or os.cpu_count() or 1
         self.kiwi = Kiwi(num_workers=self.num_workers)
-        self.kiwi.tokenize("가", oov_handling=self.oov_handling)  # Kiwi loads its model on first use (~1.5 s): pay it here, not on the first query
+        # Kiwi loads its model on first use (~1.5 s): pay it here, not on the first query
+        self.kiwi.tokenize("가", oov_handling=self.oov_handling)
         self.progress_step = progress_step
         self.cache: dict[str, tuple[str, ...]] = {}
 
