@@ -116,14 +116,11 @@ def part_b(cfg, cache: Path, qs, tune) -> dict:
             return lambda pair: fused_hits(rrf(pair, p["k"]))
         return lambda pair: fused_hits(convex(pair, p["alpha"], p["norm"]))
 
-    tuned = {}
-    for kind in ("rrf", "convex"):
-        def key(g):
-            m = score(tune, st_tune, fuser(*g))
-            return m["recall@5"], m["mrr@10"]  # ties on Recall@5 go to the better ranking
+    def key(g):
+        m = score(tune, st_tune, fuser(*g))
+        return m["recall@5"], m["mrr@10"]  # ties on Recall@5 go to the better ranking
 
-        best = max((g for g in grid if g[0] == kind), key=key)
-        tuned[kind] = best[1]
+    tuned = {kind: max((g for g in grid if g[0] == kind), key=key)[1] for kind in ("rrf", "convex")}
     st = stages(qs)
     gold = [f"korquad:{g}" for _, _, g in qs]
     ranked = {name: [ranked_docs(kb, h) for h in st[name]] for name in ("bm25", "dense")}

@@ -7,21 +7,21 @@ and a word in a query gets exactly the terms it gets in the documents. New words
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 
 from tqdm.auto import tqdm
 
+from common.config import DEFAULT_POS_TAGS, BM25Config
 from common.registry import Registry
 
 TOKENIZERS: Registry[type] = Registry("BM25 tokenizer")
-KIWI_ANALYSIS = "per-word, spaced forms split"  # recorded in the manifest: an index must be queried with the analysis that built it
+# recorded in the manifest: an index must be queried with the analysis that built it
+KIWI_ANALYSIS = "per-word, spaced forms split"
 
 
 def current_analysis(tokenizer: str) -> str | None:
     """The word analysis the named tokenizer uses now (what a manifest's ``tokenizer.analysis`` must say)."""
     return KIWI_ANALYSIS if tokenizer == "kiwi" else None
-_PUNCT = re.compile(r"[^\w]+", re.UNICODE)
 
 
 class Tokenizer:
@@ -54,9 +54,8 @@ class WhitespaceTokenizer(Tokenizer):
 class KiwiTokenizer(Tokenizer):
     name = "kiwi"
 
-    def __init__(self, pos_tags: Sequence[str] = ("NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "XR", "MAG", "SL",
-                                                  "SH", "SN"),
-                 num_workers: int = 0, progress_step: int = 16384, oov_handling: str = "rule", **_):
+    def __init__(self, pos_tags: Sequence[str] = tuple(DEFAULT_POS_TAGS), num_workers: int = 0,
+                 progress_step: int = 16384, oov_handling: str = BM25Config().oov_handling, **_):
         from kiwipiepy import Kiwi
 
         self.pos_tags = tuple(pos_tags)
