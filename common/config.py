@@ -141,6 +141,14 @@ class RouterConfig(Section):
     name: str = Field("classifier", description="classifier | keywords | llm | always-social | always-korean.")
     model: str | None = Field(None, description="Directory of a trained classifier router.")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="P(social) at or above which → social.")
+    uncertain: Literal["retrieve", "label"] = Field(
+        "retrieve", description="Questions the router is unsure of: 'retrieve' routes them to 사회 (retrieval "
+                                "costs little, missing knowledge costs the answer); 'label' keeps the label.")
+    uncertain_margin: float = Field(0.15, ge=0.0, le=0.5,
+                                    description="Unsure when |p_social - threshold| is below this.")
+    min_coverage: float = Field(0.5, ge=0.0, le=1.0,
+                                description="Unsure when under this share of the question's terms are known to "
+                                            "the classifier (a question unlike its training families).")
 
 
 class PromptConfig(Section):

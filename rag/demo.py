@@ -24,20 +24,20 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml
 
 
 def ensure_router(cfg: RunConfig) -> None:
+    """Train the classifier router (``--families default``) unless a current one is there; a router saved in
+    an older format (the one with the choice-count shortcut) is retrained."""
     out = Path(cfg.router.model)
-    if cfg.router.name != "classifier" or (out / "router.json").exists():
+    if cfg.router.name != "classifier":
         return
-    from .data import load_questions
-    from .router.classifier import train_classifier
+    from .router.classifier import FORMAT, train_classifier
+    from .router.families import default_training
 
-    console.print(f"[bold]router[/bold]: training the classifier into {out} (competition train + KICE 2015–2019 "
-                  f"+ half of CLIcK)…")
-    root = cfg.data.root
-    qs = load_questions(root / "competition/train.csv", labels=root / "competition/train_sources.csv")
-    for y in range(2015, 2020):
-        qs += load_questions(root / f"exams/kice/{y}_11_KICE.json")
-    qs += load_questions(f"{root}/exams/click@0/2")
-    train_classifier(qs).save(out)
+    if (out / "router.json").exists() and json.loads((out / "router.json").read_text(encoding="utf-8")).get(
+            "format") == FORMAT:
+        return
+    console.print(f"[bold]router[/bold]: training the classifier into {out} (every training family: competition "
+                  f"train, KICE 2015–2019, half of CLIcK, KMMLU, SAT history, KorQuAD-MC, wiki 자료; ~1 min)…")
+    train_classifier(default_training(cfg.data.root)).save(out)
 
 
 def ensure_kb(cfg: RunConfig) -> None:

@@ -1,10 +1,12 @@
-"""``python -m rag.router train|eval``
+"""``python -m rag.router train|eval|lofo``
 
+    python -m rag.router train --families default --out runs/router      # the shipped router's training set
     python -m rag.router train --data ../shared/data/competition/train.csv \\
-        --labels ../shared/data/competition/train_sources.csv [--data ../shared/data/exams/kice/2015_11_KICE.json ...] \\
+        --labels ../shared/data/competition/train_sources.csv [--data MORE ...] [--families kice,click-korean] \\
         --out runs/router
     python -m rag.router eval --model runs/router --data ../shared/data/competition/test.csv \\
         --labels ../shared/data/competition/test_sources.csv        # last line: RESULT accuracy=…
+    python -m rag.router lofo [--families kice,mmmlu,...] [--out DIR]  # leave-one-family-out table
 
 Questions need a domain (korean/social): from ``--labels`` files (matched by id) or from the loader (KICE,
 CLIcK, KMMLU set it). Unlabelled questions are counted and left out.
@@ -22,11 +24,12 @@ from rich.console import Console
 from rich.table import Table
 
 from common.cli import fail
-from common.config import RouterConfig
+from common.config import RouterConfig, RunConfig
 
 from ..data import DataError, attach_labels, load_questions
 from .base import KOREAN, SOCIAL, make_router
 from .classifier import ClassifierRouter, train_classifier
+from .families import FAMILIES, default_training, load_families
 
 
 def _load(paths: list[str], labels: list[str], fmt: str):
@@ -46,13 +49,33 @@ def _load(paths: list[str], labels: list[str], fmt: str):
     return [q for q in qs if q.domain in (KOREAN, SOCIAL)]
 
 
+def _family_names(spec: str | None) -> list[str]:
+    if not spec:
+        return []
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    for n in names:
+        if n != "default" and n not in FAMILIES:
+            fail(f"unknown family {n!r}; families: default, {', '.join(FAMILIES.names())}", 2)
+    return names
+
+
 def cmd_train(args) -> int:
-    qs = _load(args.data, args.labels, args.format)
+    qs = _load(args.data, args.labels, args.format) if args.data else []
+    names = _family_names(args.families)
+    root = RunConfig().data.root
+    if "default" in names:
+        qs += default_training(root)
+    fams = [n for n in names if n != "default"]
+    if fams:
+        qs += [q for v in load_families(root, fams).values() for q in v]
+    if not qs:
+        fail("nothing to train on: give --data FILE and/or --families NAMES", 2)
     if len({q.domain for q in qs}) < 2:
         fail("training needs both korean and social questions", 1)
     t = time.time()
     model = train_classifier(qs, C=args.C)
-    model.meta["data"] = args.data
+    model.meta["data"] = args.data or []
+    model.meta["families"] = names
     model.save(args.out)
     router = ClassifierRouter(RouterConfig(name="classifier", model=str(args.out)))
     acc = sum(r.label == q.domain for r, q in zip(router.route(qs), qs)) / len(qs)
@@ -63,7 +86,8 @@ def cmd_train(args) -> int:
 
 def cmd_eval(args) -> int:
     qs = _load(args.data, args.labels, args.format)
-    cfg = RouterConfig(name=args.name, model=str(args.model) if args.model else None, threshold=args.threshold)
+    cfg = RouterConfig(name=args.name, model=str(args.model) if args.model else None, threshold=args.threshold,
+                       uncertain=args.uncertain)
     try:
         router = make_router(cfg)
     except (ValueError, FileNotFoundError) as e:
@@ -73,8 +97,10 @@ def cmd_eval(args) -> int:
     secs = time.time() - t
     ok = [r.label == q.domain for r, q in zip(routes, qs)]
     acc = sum(ok) / max(len(qs), 1)
+    n_unsure = sum(r.uncertain for r in routes)
     console = Console()
-    cm = Table(title=f"router {args.name}: {len(qs)} questions, accuracy {acc:.4f} ({secs:.1f}s)", title_justify="left")
+    cm = Table(title=f"router {args.name} (uncertain: {args.uncertain}): {len(qs)} questions, accuracy {acc:.4f}, "
+                     f"{n_unsure} uncertain ({secs:.1f}s, {len(qs) / max(secs, 1e-9):.0f} q/s)", title_justify="left")
     cm.add_column("gold \\ routed")
     cm.add_column(KOREAN, justify="right")
     cm.add_column(SOCIAL, justify="right")
@@ -99,7 +125,36 @@ def cmd_eval(args) -> int:
         (args.out / "router_eval.json").write_text(json.dumps(
             {"accuracy": acc, "n": len(qs), "confusion": {f"{g}->{p}": n for (g, p), n in conf.items()},
              "misrouted": wrong}, ensure_ascii=False, indent=1))
-    print(f"RESULT accuracy={acc:.4f} n={len(qs)} misrouted={len(wrong)}")
+    print(f"RESULT accuracy={acc:.4f} n={len(qs)} misrouted={len(wrong)} uncertain={n_unsure}")
+    return 0
+
+
+def lofo_table(results) -> Table:
+    t = Table(title="leave one family out: trained without the family, routed on it", title_justify="left")
+    for c in ("family", "domain", "n", "accuracy", "→ 사회 path (uncertain: retrieve)", "uncertain",
+              "사회 kept with a choice added/removed"):
+        t.add_column(c, justify="left" if c in ("family", "domain") else "right")
+    for r in results:
+        t.add_row(r.family + (" (synthetic)" if r.synthetic else ""), r.domain, str(r.n), f"{r.accuracy:.3f}",
+                  f"{r.routed_social:.3f}", f"{r.uncertain:.3f}",
+                  "-" if r.changed_count_social is None else f"{r.changed_count_social:.3f}")
+    return t
+
+
+def cmd_lofo(args) -> int:
+    from .lofo import leave_one_family_out, summary
+
+    names = _family_names(args.families) or None
+    console = Console(stderr=True)
+    res = leave_one_family_out(RunConfig().data.root, names, C=args.C,
+                               progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f} ({s:.0f}s)"))
+    Console().print(lofo_table(res))
+    summ = summary(res)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "router_lofo.json").write_text(json.dumps(summ, ensure_ascii=False, indent=1))
+    print(f"RESULT worst_family={summ['worst_family']:.4f} worst_family_name={summ['worst_family_name']} "
+          f"changed_count_social={summ['changed_count_social']:.4f}")
     return 0
 
 
@@ -107,21 +162,31 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rag.router", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("train", "eval"):
+    fam_help = f"comma-separated families (default = the shipped router's set): {', '.join(FAMILIES.names())}"
+    for name in ("train", "eval", "lofo"):
         p = sub.add_parser(name)
-        p.add_argument("--data", action="append", required=True, help="question file/folder (repeatable)")
-        p.add_argument("--labels", action="append", default=[], help="id,source,subject,domain CSV (repeatable)")
-        p.add_argument("--format", default="auto")
+        if name != "lofo":
+            p.add_argument("--data", action="append", required=name == "eval", default=[],
+                           help="question file/folder (repeatable)")
+            p.add_argument("--labels", action="append", default=[], help="id,source,subject,domain CSV (repeatable)")
+            p.add_argument("--format", default="auto")
         if name == "train":
+            p.add_argument("--families", default=None, help=fam_help)
             p.add_argument("--out", type=Path, required=True)
+        if name in ("train", "lofo"):
             p.add_argument("--C", type=float, default=4.0, help="inverse regularisation strength")
-        else:
+        if name == "lofo":
+            p.add_argument("--families", default=None, help="families to use (default: all)")
+            p.add_argument("--out", type=Path, default=None, help="write router_lofo.json here")
+        if name == "eval":
             p.add_argument("--model", type=Path, default=None, help="trained classifier dir")
             p.add_argument("--name", default="classifier", help="router name (classifier, keywords, always-*)")
             p.add_argument("--threshold", type=float, default=0.5)
+            p.add_argument("--uncertain", choices=["label", "retrieve"], default="label",
+                           help="label: accuracy of the label; retrieve: uncertain questions count as routed 사회")
             p.add_argument("--out", type=Path, default=None, help="write router_eval.json here")
     args = ap.parse_args(argv)
-    return cmd_train(args) if args.cmd == "train" else cmd_eval(args)
+    return {"train": cmd_train, "eval": cmd_eval, "lofo": cmd_lofo}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
-"""Trained router: TF-IDF (sublinear tf, l2) over Kiwi morpheme features + logistic regression.
+"""Trained router: logistic regression over TF-IDF of what a question says (``features.py``: question, <보기>
+and choice morphemes; a down-weighted passage block; choice–passage overlap and cue counts). No choice
+count or passage length: see ``features.py`` for why.
 
-Saved as ``router.json`` (vocabulary, settings) and ``router.npz`` (idf, coefficients) — no pickle; loading
-recomputes the same probabilities as the fitted scikit-learn model."""
+Training weighs every *family* (``families.py``) equally within its domain, so that one large source (KMMLU's
+6,000 rows) does not decide what "사회" looks like. Saved as ``router.json`` (vocabularies, settings) and
+``router.npz`` (idf, coefficients) — no pickle; loading recomputes the probabilities of the fitted model."""
 from __future__ import annotations
 
 import json
@@ -14,80 +17,108 @@ import numpy as np
 
 from ..data.question import Question
 from .base import KOREAN, ROUTERS, SOCIAL, Router
-from .features import FeatureExtractor
+from .features import DENSE_NAMES, FeatureExtractor, RouterFeatures
 
-FORMAT = "csat-rag/router-tfidf-lr/1"
+FORMAT = "csat-rag/router-tfidf-lr/2"
 
 
 def _identity(x):
     return x
 
 
-def shape_features(questions: Sequence[Question]) -> np.ndarray:
-    """Dense features beside the text: the number of choices (수능 items have 5, KMMLU/MMMLU 4), a <보기>,
-    ㄱ/ㄴ/ㄷ combination choices, the passage length (log)."""
-    rows = []
+def family_of(q: Question) -> str:
+    return str(q.metadata.get("family") or q.source or "unknown")
+
+
+def family_weights(questions: Sequence[Question]) -> np.ndarray:
+    """Sample weights giving each family the same total weight within its domain, and each domain the same."""
+    per_family = Counter(family_of(q) for q in questions)
+    families_in: dict[str | None, set[str]] = {}
     for q in questions:
-        rows.append([q.n_choices == 5, q.n_choices == 4, bool(q.question_plus),
-                     any(c.strip().startswith("ㄱ") for c in q.choices), np.log1p(len(q.paragraph)) / 8.0])
-    return np.asarray(rows, dtype=np.float64).reshape(len(questions), 5)
+        families_in.setdefault(q.domain, set()).add(family_of(q))
+    w = np.array([1.0 / per_family[family_of(q)] / len(families_in[q.domain]) for q in questions])
+    return w / w.mean()
+
+
+class _Tfidf:
+    """Sublinear-tf, l2-normalised TF-IDF over a fixed vocabulary (what scikit-learn's vectorizer computes)."""
+
+    def __init__(self, vocab: list[str], idf: np.ndarray):
+        self.vocab, self.idf = vocab, np.asarray(idf, dtype=np.float64)
+        self.index = {t: i for i, t in enumerate(vocab)}
+
+    def row(self, doc: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        counts = Counter(self.index[t] for t in doc if t in self.index)
+        if not counts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        idx = np.fromiter(counts.keys(), dtype=np.int64)
+        w = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64))) * self.idf[idx]
+        return idx, w / np.linalg.norm(w)
 
 
 class TfidfLogReg:
-    """Logistic regression over [l2-normalised sublinear TF-IDF of the terms ‖ dense shape features]."""
+    """p(social) = σ(w_q·tfidf(terms) + passage_weight · w_p·tfidf(passage terms) + w_d·dense + b)."""
 
     def __init__(self, vocab: list[str], idf: np.ndarray, coef: np.ndarray, intercept: float,
-                 meta: dict | None = None, dense_coef: np.ndarray | None = None):
-        self.vocab = vocab
-        self.index = {t: i for i, t in enumerate(vocab)}
-        self.idf, self.coef, self.intercept = idf, coef, float(intercept)
-        self.dense_coef = np.zeros(0) if dense_coef is None else np.asarray(dense_coef, dtype=np.float64)
+                 passage_vocab: list[str], passage_idf: np.ndarray, passage_coef: np.ndarray,
+                 dense_coef: np.ndarray, passage_weight: float, meta: dict | None = None):
+        self.terms = _Tfidf(vocab, idf)
+        self.passage = _Tfidf(passage_vocab, passage_idf)
+        self.coef, self.passage_coef = np.asarray(coef, np.float64), np.asarray(passage_coef, np.float64)
+        self.dense_coef = np.asarray(dense_coef, np.float64)
+        self.intercept, self.passage_weight = float(intercept), float(passage_weight)
         self.meta = meta or {}
 
     @classmethod
-    def fit(cls, docs: list[list[str]], labels: list[int], dense: np.ndarray, C: float = 4.0, min_df: int = 2,
-            seed: int = 0) -> TfidfLogReg:
+    def fit(cls, feats: list[RouterFeatures], labels: list[int], weights: np.ndarray | None = None, C: float = 4.0,
+            passage_weight: float = 0.3, min_df: int = 2, seed: int = 0) -> TfidfLogReg:
         from scipy.sparse import csr_matrix, hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        vec = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, min_df=min_df, norm="l2")
-        X = hstack([vec.fit_transform(docs), csr_matrix(dense)]).tocsr()
-        clf = LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=seed)
-        clf.fit(X, labels)
-        vocab = [None] * len(vec.vocabulary_)
-        for t, i in vec.vocabulary_.items():
-            vocab[i] = t
-        nv = len(vocab)
-        model = cls(vocab, vec.idf_.astype(np.float64), clf.coef_[0, :nv].astype(np.float64), clf.intercept_[0],
-                    dense_coef=clf.coef_[0, nv:])
-        model._sk = (vec, clf)  # kept only in memory, for the round-trip test
+        vq = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, min_df=min_df, norm="l2", lowercase=False)
+        vp = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, min_df=min_df, norm="l2", lowercase=False)
+        Xq = vq.fit_transform([f.terms for f in feats])
+        Xp = vp.fit_transform([f.passage_terms for f in feats])
+        X = hstack([Xq, Xp * passage_weight, csr_matrix(np.stack([f.dense for f in feats]))]).tocsr()
+        clf = LogisticRegression(C=C, max_iter=5000, random_state=seed)
+        clf.fit(X, labels, sample_weight=weights)
+        nq, npv = Xq.shape[1], Xp.shape[1]
+        coef = clf.coef_[0]
+        model = cls(_vocab(vq), vq.idf_, coef[:nq], clf.intercept_[0], _vocab(vp), vp.idf_, coef[nq:nq + npv],
+                    coef[nq + npv:], passage_weight)
+        model._sk = (vq, vp, clf)  # kept only in memory, for the round-trip test
         return model
 
-    def decision(self, docs: Sequence[Sequence[str]], dense: np.ndarray) -> np.ndarray:
-        out = np.asarray(dense, dtype=np.float64) @ self.dense_coef if self.dense_coef.size else np.zeros(len(docs))
-        for r, doc in enumerate(docs):
-            counts = Counter(self.index[t] for t in doc if t in self.index)
-            if not counts:
-                out[r] += self.intercept
-                continue
-            idx = np.fromiter(counts.keys(), dtype=np.int64)
-            tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64))
-            w = tf * self.idf[idx]
-            w /= np.linalg.norm(w)
-            out[r] += float(w @ self.coef[idx]) + self.intercept
+    def decision(self, feats: Sequence[RouterFeatures]) -> np.ndarray:
+        out = np.empty(len(feats))
+        for r, f in enumerate(feats):
+            s = self.intercept + float(f.dense @ self.dense_coef)
+            idx, w = self.terms.row(f.terms)
+            s += float(w @ self.coef[idx])
+            idx, w = self.passage.row(f.passage_terms)
+            s += self.passage_weight * float(w @ self.passage_coef[idx])
+            out[r] = s
         return out
 
-    def predict_proba(self, docs, dense: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.decision(docs, dense)))
+    def predict_proba(self, feats: Sequence[RouterFeatures]) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.decision(feats)))
+
+    def coverage(self, feats: Sequence[RouterFeatures]) -> np.ndarray:
+        """Share of each question's terms (question, <보기>, choices) that the model has a weight for: low
+        coverage means a question unlike anything it was trained on."""
+        return np.array([sum(t in self.terms.index for t in f.terms) / len(f.terms) if f.terms else 0.0
+                         for f in feats])
 
     def save(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
-        np.savez(out / "router.npz", idf=self.idf, coef=self.coef, intercept=np.array([self.intercept]),
-                 dense_coef=self.dense_coef)
-        (out / "router.json").write_text(json.dumps({"format": FORMAT, "classes": [KOREAN, SOCIAL],
-                                                     "vocab": self.vocab, "meta": self.meta}, ensure_ascii=False),
-                                         encoding="utf-8")
+        np.savez(out / "router.npz", idf=self.terms.idf, coef=self.coef, intercept=np.array([self.intercept]),
+                 passage_idf=self.passage.idf, passage_coef=self.passage_coef, dense_coef=self.dense_coef,
+                 passage_weight=np.array([self.passage_weight]))
+        (out / "router.json").write_text(json.dumps(
+            {"format": FORMAT, "classes": [KOREAN, SOCIAL], "dense_features": list(DENSE_NAMES),
+             "vocab": self.terms.vocab, "passage_vocab": self.passage.vocab, "meta": self.meta},
+            ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> TfidfLogReg:
@@ -97,9 +128,20 @@ class TfidfLogReg:
                                     f"with `python -m rag.router train --out {path}`")
         info = json.loads(jpath.read_text(encoding="utf-8"))
         if info.get("format") != FORMAT:
-            raise ValueError(f"{jpath}: unknown router format {info.get('format')!r}")
+            raise ValueError(f"{jpath}: router format {info.get('format')!r} is not {FORMAT!r} (routers trained "
+                             f"before the choice-count fix are refused); retrain with "
+                             f"`python -m rag.router train --families default --out {path}`")
         with np.load(npath, allow_pickle=False) as z:
-            return cls(info["vocab"], z["idf"], z["coef"], float(z["intercept"][0]), info.get("meta"), z["dense_coef"])
+            return cls(info["vocab"], z["idf"], z["coef"], float(z["intercept"][0]), info["passage_vocab"],
+                       z["passage_idf"], z["passage_coef"], z["dense_coef"], float(z["passage_weight"][0]),
+                       info.get("meta"))
+
+
+def _vocab(vec) -> list[str]:
+    vocab = [""] * len(vec.vocabulary_)
+    for t, i in vec.vocabulary_.items():
+        vocab[i] = t
+    return vocab
 
 
 @ROUTERS.register("classifier")
@@ -116,15 +158,23 @@ class ClassifierRouter(Router):
         self.model = model
         self.features = FeatureExtractor(model.meta.get("passage_chars", 1500))
 
-    def p_social(self, questions):
-        return [float(p) for p in self.model.predict_proba(self.features(questions), shape_features(questions))]
+    def scores(self, questions):
+        feats = self.features(questions)
+        return ([float(p) for p in self.model.predict_proba(feats)],
+                [float(c) for c in self.model.coverage(feats)])
 
 
-def train_classifier(questions: list[Question], C: float = 4.0, passage_chars: int = 1500) -> TfidfLogReg:
+def train_classifier(questions: list[Question], C: float = 4.0, passage_chars: int = 1500,
+                     passage_weight: float = 0.3, balance_families: bool = True) -> TfidfLogReg:
     labelled = [q for q in questions if q.domain in (KOREAN, SOCIAL)]
+    if len({q.domain for q in labelled}) < 2:
+        raise ValueError("training the router needs both korean and social questions")
     feats = FeatureExtractor(passage_chars)(labelled)
-    model = TfidfLogReg.fit(feats, [int(q.domain == SOCIAL) for q in labelled], shape_features(labelled), C=C)
-    model.meta = {"passage_chars": passage_chars, "C": C, "n_train": len(labelled),
-                  "by_domain": dict(Counter(q.domain for q in labelled)),
+    weights = family_weights(labelled) if balance_families else None
+    model = TfidfLogReg.fit(feats, [int(q.domain == SOCIAL) for q in labelled], weights, C=C,
+                            passage_weight=passage_weight)
+    model.meta = {"passage_chars": passage_chars, "C": C, "passage_weight": passage_weight,
+                  "n_train": len(labelled), "by_domain": dict(Counter(q.domain for q in labelled)),
+                  "by_family": dict(Counter(family_of(q) for q in labelled)),
                   "trained": time.strftime("%Y-%m-%dT%H:%M:%S")}
     return model

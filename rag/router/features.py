@@ -1,16 +1,64 @@
-"""Morphological features of a question for the classifier router (Kiwi tokens with coarse POS)."""
+"""What the classifier router sees of a question — what it *says*, never how it is laid out.
+
+No choice count, passage length or "has a passage" feature: in the training sources those separate the
+domains perfectly (competition 사회 rows have 4 choices, 국어 rows 5; CLIcK/KMMLU 사회 items have no
+passage) and on the real 수능 — 5 choices and a 자료 passage for every 사회 item — they route all of 사회 to
+국어. What is left:
+
+* ``terms``: content morphemes (nouns, verbs, adjectives, roots, foreign words, numbers; Kiwi) of the
+  question, the <보기> and the choices, prefixed ``q:`` — TF-IDF in the model, so a choice more or less
+  barely moves the vector;
+* ``passage_terms``: content morphemes of the passage's first ``passage_chars`` characters (``p:``), a
+  block of its own that the model weighs down;
+* ``dense``: (1–3) how much of the choices' content is found in the passage, <보기> and question (mean, max
+  and min over choices) — "answerable from the passage" is what 국어 means; (4–5) log-counts of
+  Korean-language/literature terms and of social-studies terms in the question and choices.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from ..data.question import Question
 
-_SKIP = ("SF", "SP", "SS", "SE", "SO", "SW", "SB")
+CONTENT_TAGS = ("NN", "VV", "VA", "XR", "SL", "SH", "SN", "MA")
+DENSE_NAMES = ("overlap_mean", "overlap_max", "overlap_min", "language_terms", "social_terms")
+
+#: terms of Korean grammar, literature, reading and writing (the 국어 curriculum's own vocabulary)
+LANGUAGE_TERMS = frozenset(
+    ["품사", "명사", "동사", "형용사", "부사", "관형사", "조사", "어미", "어간", "어근", "접사", "음운", "음절", "자음", "모음", "받침", "발음", "표기", "맞춤법", "표준어", "띄어쓰기", "높임", "존대", "피동", "사동", "시제", "문장", "단어", "형태소", "합성어", "파생어", "외래어", "로마자", "주어", "서술어", "목적어", "부사어", "관형어", "안긴", "홑문장", "겹문장", "의미", "어휘", "사전", "문맥", "중세", "국어", "한글", "훈민정음", "화자", "서술자", "시어", "시구", "운율", "비유", "반어", "역설", "상징", "인물", "갈등", "시점", "독백", "묘사", "서술", "대화", "장면", "작품", "작가", "독자", "글쓴이", "필자", "표현", "어조", "정서", "발표", "토론", "협상", "면담", "청중", "초고", "글쓰기", "작문", "문단", "제목", "주제", "요약", "글", "문학", "소설", "시", "수필", "희곡", "속담", "관용"])
+#: terms of history, politics, law, economics, geography, society and ethics
+SOCIAL_TERMS = frozenset(
+    ["국가", "정부", "왕", "왕조", "조선", "고려", "신라", "백제", "고구려", "일제", "독립", "전쟁", "혁명", "제도", "정책", "법", "헌법", "법률", "권리", "의무", "선거", "정당", "의회", "국회", "대통령", "경제", "시장", "가격", "수요", "공급", "소득", "물가", "금리", "무역", "환율", "세금", "기업", "노동", "인구", "도시", "지역", "기후", "지리", "산업", "농업", "종교", "사상", "윤리", "철학", "시대", "세기", "역사", "사회", "문화", "민주", "자유", "평등", "복지", "계층", "집단", "제국", "식민", "조약", "외교"])
+
+
+@dataclass
+class RouterFeatures:
+    terms: list[str]
+    passage_terms: list[str]
+    dense: np.ndarray  # len(DENSE_NAMES)
+
+
+def _content(tokens) -> list[str]:
+    return [f"{t.form}/{t.tag[:2]}" for t in tokens if t.tag[:2] in CONTENT_TAGS]
+
+
+def dense_features(stem: list[str], choices: list[list[str]], context: list[str]) -> np.ndarray:
+    """Overlap of each choice's content terms with the context (passage + <보기> + question), and cue counts."""
+    ctx = set(context) | set(stem)
+    frac = [sum(t in ctx for t in c) / len(c) for c in choices if c]
+    forms = [t.rsplit("/", 1)[0] for t in stem] + [t.rsplit("/", 1)[0] for c in choices for t in c]
+    lang = sum(f in LANGUAGE_TERMS for f in forms)
+    soc = sum(f in SOCIAL_TERMS for f in forms)
+    if not frac:
+        frac = [0.0]
+    return np.array([float(np.mean(frac)), max(frac), min(frac), np.log1p(lang), np.log1p(soc)])
 
 
 class FeatureExtractor:
-    """Terms ``form/TAG2`` from the question, choices and <보기> (prefixed ``q:``) and from the first
-    ``passage_chars`` characters of the passage (prefixed ``p:``)."""
+    """Kiwi analysis of every question's stem (+ <보기>), choices and passage head, in three batched calls."""
 
     def __init__(self, passage_chars: int = 1500):
         from kiwipiepy import Kiwi
@@ -18,15 +66,16 @@ class FeatureExtractor:
         self.passage_chars = passage_chars
         self.kiwi = Kiwi()
 
-    def _terms(self, tokens, prefix: str) -> list[str]:
-        return [f"{prefix}{t.form}/{t.tag[:2]}" for t in tokens if not t.tag.startswith(_SKIP)]
-
-    def __call__(self, questions: Sequence[Question]) -> list[list[str]]:
-        qtexts = [" ".join([q.question, q.question_plus or "", *q.choices]) for q in questions]
-        ptexts = [q.paragraph[: self.passage_chars] for q in questions]
-        qtok = self.kiwi.tokenize(qtexts)
-        ptok = self.kiwi.tokenize(ptexts)
-        out = []
-        for q, qt, pt in zip(questions, qtok, ptok):
-            out.append(self._terms(qt, "q:") + self._terms(pt, "p:"))
+    def __call__(self, questions: Sequence[Question]) -> list[RouterFeatures]:
+        if not questions:
+            return []
+        stems = [_content(t) for t in self.kiwi.tokenize([f"{q.question} {q.question_plus or ''}" for q in questions])]
+        passages = [_content(t) for t in self.kiwi.tokenize([q.paragraph[: self.passage_chars] for q in questions])]
+        flat = [_content(t) for t in self.kiwi.tokenize([c for q in questions for c in q.choices])]
+        out, i = [], 0
+        for q, s, p in zip(questions, stems, passages):
+            cs = flat[i: i + q.n_choices]
+            i += q.n_choices
+            out.append(RouterFeatures(terms=[f"q:{t}" for t in s] + [f"q:{t}" for c in cs for t in c],
+                                      passage_terms=[f"p:{t}" for t in p], dense=dense_features(s, cs, p)))
         return out

@@ -1,0 +1,184 @@
+"""Question *families* for training and judging the router: sources that differ in how their questions look.
+
+A router is only trusted on real 수능 if it routes a family it never saw. ``python -m rag.router lofo``
+trains without each family in turn and tests on it (leave one family out); rows of the same family never
+stand on both sides. Families by name (``FAMILIES.get(name)``), each read from the shared data root:
+
+| family | domain | what |
+|---|---|---|
+| ``klue-mrc`` | korean | competition KLUE-MRC rows (news passage, factual question, 5 choices) |
+| ``kice`` | korean | 수능 국어 2015–2024 (KICE JSON; the competition's KCSAT rows are these items) |
+| ``click-korean`` | korean | CLIcK Language (grammar, textual, functional; 4 or 5 choices, often no passage) |
+| ``kmmlu`` | social | competition KMMLU rows (한국사 over a 사료) + KMMLU train splits (14 subjects) |
+| ``mmmlu`` | social | competition MMMLU rows (translated MMLU: history, economics, psychology, …) |
+| ``click-social`` | social | CLIcK Culture (history, law, politics, economy, society, geography, …) |
+| ``sat-history`` | social | SAT U.S. history translated to Korean (5 choices) |
+| ``ksat-social`` | social | real 수능 사회탐구 items inside competition test (evaluation only; see its loader) |
+| ``korquad-mc`` | korean | synthetic: KorQuAD dev made multiple-choice (``synthetic.py``) |
+| ``wiki-jaryo`` | social | synthetic: 수능-사회-shaped items from Korean Wikipedia (``synthetic.py``) |
+
+``kice`` years 2020–2024 are the competition test's KCSAT rows: the shipped router (``default_training``)
+leaves them out so that its competition-test figure is not measured on its own training items.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.registry import Registry
+
+from ..data import load_questions, load_with_report
+from ..data.question import Question
+
+KOREAN, SOCIAL = "korean", "social"
+#: KICE years whose items are the competition test's KCSAT rows
+HELD_OUT_KICE_YEARS = frozenset({"2020", "2021", "2022", "2023", "2024"})
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    domain: str
+    description: str
+    load: Callable[[Path], list[Question]]
+    #: rows kept per family when training (a deterministic sample by id); None keeps all
+    train_cap: int | None = 1500
+    #: built from other data to stand in for a kind of question (training only; not a real-exam figure)
+    synthetic: bool = False
+    #: never trained on (it lies inside an evaluation set); routed by every leave-one-out model
+    eval_only: bool = False
+
+
+FAMILIES: Registry[Family] = Registry("router family")
+
+
+def _family(name: str, domain: str, description: str, train_cap: int | None = 1500, synthetic: bool = False,
+            eval_only: bool = False):
+    def deco(fn: Callable[[Path], list[Question]]) -> Callable[[Path], list[Question]]:
+        def load(root: Path) -> list[Question]:
+            qs = fn(Path(root))
+            for q in qs:
+                q.metadata["family"] = name
+            return qs
+
+        FAMILIES.register(name)(Family(name, domain, description, load, train_cap, synthetic, eval_only))
+        return fn
+
+    return deco
+
+
+def _competition(root: Path, source: str) -> list[Question]:
+    qs = load_questions(root / "competition/train.csv", labels=root / "competition/train_sources.csv")
+    return [q for q in qs if q.source == source]
+
+
+@_family("klue-mrc", KOREAN, "competition KLUE-MRC rows: news passage, factual question")
+def _klue(root: Path) -> list[Question]:
+    return _competition(root, "KLUE-MRC")
+
+
+@_family("kice", KOREAN, "수능 국어 2015–2024 (KICE)")
+def _kice(root: Path) -> list[Question]:
+    return load_questions(root / "exams/kice")
+
+
+@_family("click-korean", KOREAN, "CLIcK Language: grammar, textual, functional")
+def _click_korean(root: Path) -> list[Question]:
+    return load_questions(root / "exams/click/Language")
+
+
+@_family("kmmlu", SOCIAL, "competition KMMLU rows (한국사 over a 사료) + KMMLU train splits")
+def _kmmlu(root: Path) -> list[Question]:
+    return _competition(root, "KMMLU") + load_questions(root / "exams/kmmlu", split="train")
+
+
+@_family("mmmlu", SOCIAL, "competition MMMLU rows (translated MMLU social sciences)")
+def _mmmlu(root: Path) -> list[Question]:
+    return _competition(root, "MMMLU")
+
+
+@_family("click-social", SOCIAL, "CLIcK Culture: history, law, politics, economy, society, geography, …")
+def _click_social(root: Path) -> list[Question]:
+    return load_questions(root / "exams/click/Culture")
+
+
+@_family("sat-history", SOCIAL, "SAT U.S. history translated to Korean, 5 choices")
+def _sat(root: Path) -> list[Question]:
+    # two rows of the translation are broken (empty question, an answer that is not a letter): the report
+    # names them; they are not questions
+    qs, _ = load_with_report(root / "augment/sat_us_history_ko.csv", format="sat_ko", strict=False)
+    return qs
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"\s+", "", s)
+
+
+def kice_matches(questions: list[Question], kice: list[Question]) -> list[bool]:
+    """Whether each question is a KICE 국어 item: same question text (first 40 characters, spaces ignored)
+    or at least two of its choices (first 30 characters)."""
+    stems = {_norm(q.question)[:40] for q in kice}
+    choices = {_norm(c)[:30] for q in kice for c in q.choices}
+    return [_norm(q.question)[:40] in stems or sum(_norm(c)[:30] in choices for c in q.choices) >= 2
+            for q in questions]
+
+
+@_family("ksat-social", SOCIAL, "real 수능 사회탐구 items in competition test (labelled KCSAT/korean there)",
+         eval_only=True)
+def _ksat_social(root: Path) -> list[Question]:
+    """The competition test's ``KCSAT`` rows that are not 수능 국어 items (no KICE 2015–2024 match): 182 real
+    사회탐구 items — 윤리와 사상, 생활과 윤리, 사회·문화, 정치와 법, 지리 … — with 5 choices, 자료 passages,
+    <보기> and 갑/을 dialogues, which ``test_sources.csv`` labels ``korean``. Relabelled ``social`` here;
+    evaluation only (never trained on)."""
+    test = load_questions(root / "competition/test.csv", labels=root / "competition/test_sources.csv")
+    kcsat = [q for q in test if q.source == "KCSAT"]
+    out = [q for q, hit in zip(kcsat, kice_matches(kcsat, _kice(root))) if not hit]
+    for q in out:
+        q.domain, q.source = SOCIAL, "KCSAT-social"
+    return out
+
+
+def competition_test_relabelled(root: Path) -> list[Question]:
+    """Competition test with its labels, the ``ksat-social`` rows set to ``social``."""
+    test = load_questions(root / "competition/test.csv", labels=root / "competition/test_sources.csv")
+    social = {q.id for q in _ksat_social(root)}
+    for q in test:
+        if q.id in social:
+            q.domain = SOCIAL
+    return test
+
+
+def stable_fraction(qid: str) -> float:
+    """A number in [0, 1) fixed by the id (for reproducible samples)."""
+    return int(hashlib.sha1(qid.encode("utf-8")).hexdigest()[:8], 16) / 2**32
+
+
+def cap(questions: list[Question], n: int | None) -> list[Question]:
+    """At most ``n`` questions, a deterministic sample by id (all when ``n`` is None or not exceeded)."""
+    if n is None or len(questions) <= n:
+        return list(questions)
+    return sorted(questions, key=lambda q: stable_fraction(q.id))[:n]
+
+
+def load_families(root: Path, names: list[str] | None = None) -> dict[str, list[Question]]:
+    return {n: FAMILIES.get(n).load(root) for n in (names or FAMILIES.names())}
+
+
+def default_training(root: Path) -> list[Question]:
+    """What the shipped router trains on: every family (capped per family), without KICE 2020–2024 (the
+    competition test's KCSAT items) and without one half of CLIcK (``@1/2`` by id hash) kept for evaluation."""
+    out: list[Question] = []
+    for name, qs in load_families(root, [n for n in FAMILIES.names() if not FAMILIES.get(n).eval_only]).items():
+        fam = FAMILIES.get(name)
+        if name == "kice":
+            qs = [q for q in qs if q.metadata.get("year") not in HELD_OUT_KICE_YEARS]
+        if name.startswith("click-"):
+            qs = [q for q in qs if stable_fraction(q.id) < 0.5]
+        out.extend(cap(qs, fam.train_cap))
+    return out
+
+
+from . import synthetic as _synthetic  # noqa: F401  (registers korquad-mc and wiki-jaryo)

@@ -1,0 +1,125 @@
+"""Leave-one-family-out evaluation of the classifier router: for each family, train on all the others and
+route the left-out family (evaluation-only families, such as the real 수능 사회 items of ``ksat-social``, are
+routed by the model trained on every training family) — how the router does on a kind of question it has never seen, which is what the
+real 수능 is to it. Each 사회 family is also routed with its choice count changed (a fifth choice taken from
+another question of the family for 4-choice items, one wrong choice dropped from 5-choice items): the
+route must not depend on how many choices there are.
+
+    rows = leave_one_family_out(root)            # one FamilyResult per family
+    python -m rag.router lofo [--families a,b] [--out DIR]
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.config import RouterConfig
+
+from ..data.question import Question
+from .base import SOCIAL
+from .classifier import TfidfLogReg, family_weights
+from .families import FAMILIES, cap, load_families
+from .features import FeatureExtractor
+
+
+@dataclass
+class FamilyResult:
+    family: str
+    domain: str
+    n: int
+    accuracy: float  # label at the threshold
+    routed_social: float  # share sent down the 사회 path with ``router.uncertain: retrieve``
+    uncertain: float  # share the router was unsure of
+    changed_count_social: float | None  # 사회 families: share still 사회 with a choice added / removed
+    synthetic: bool
+    eval_only: bool = False
+
+
+def change_choice_count(questions: list[Question]) -> list[Question]:
+    """4-choice items get a fifth choice (a choice of another question of the same list, deterministic by
+    id); 5-or-more-choice items lose one wrong choice. The answer index stays right."""
+    pool = [c for q in questions for c in q.choices]
+    out = []
+    for q in questions:
+        rng = random.Random(q.id)
+        if q.n_choices <= 4:
+            extra = rng.choice(pool)
+            while extra in q.choices and len(set(pool)) > q.n_choices:
+                extra = rng.choice(pool)
+            out.append(q.model_copy(update={"choices": [*q.choices, extra]}))
+        else:
+            wrong = [i for i in range(q.n_choices) if q.answer is None or i != q.answer - 1]
+            drop = rng.choice(wrong)
+            keep = [i for i in range(q.n_choices) if i != drop]
+            out.append(q.model_copy(update={
+                "choices": [q.choices[i] for i in keep],
+                "answer": None if q.answer is None else keep.index(q.answer - 1) + 1}))
+    return out
+
+
+def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: int = 1500, C: float = 4.0,
+                         passage_weight: float = 0.3, cfg: RouterConfig | None = None, progress=None
+                         ) -> list[FamilyResult]:
+    """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
+    training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full."""
+    cfg = cfg or RouterConfig(name="classifier")
+    fams = load_families(root, names)
+    extractor = FeatureExtractor()
+    feats, shifted = {}, {}
+    for name, qs in fams.items():
+        feats[name] = extractor(qs)
+        if FAMILIES.get(name).domain == SOCIAL:
+            shifted[name] = extractor(change_choice_count(qs))
+    results = []
+    folds: list[str | None] = [n for n in fams if not FAMILIES.get(n).eval_only]
+    if len(folds) < len(fams):
+        folds.append(None)
+    for held in folds:
+        t = time.time()
+        train_q, train_f = [], []
+        for name, qs in fams.items():
+            if name == held or FAMILIES.get(name).eval_only:
+                continue
+            keep = {q.id for q in cap(qs, train_cap)}
+            for q, f in zip(qs, feats[name]):
+                if q.id in keep:
+                    train_q.append(q)
+                    train_f.append(f)
+        if len({q.domain for q in train_q}) < 2:
+            raise ValueError(f"leaving out {held!r} leaves one domain only; give families of both domains")
+        model = TfidfLogReg.fit(train_f, [int(q.domain == SOCIAL) for q in train_q], family_weights(train_q), C=C,
+                                passage_weight=passage_weight)
+        # a left-out family is routed by the model trained without it; evaluation-only families (never
+        # trained on) by the model trained on every other family (the last fold, held = None)
+        routed = [held] if held else [n for n in fams if FAMILIES.get(n).eval_only]
+        for name in routed:
+            results.append(_route_family(model, name, fams[name], feats[name], shifted.get(name), cfg))
+            if progress:
+                progress(results[-1], time.time() - t)
+    return results
+
+
+def _route_family(model: TfidfLogReg, name: str, qs: list[Question], feats, shifted, cfg: RouterConfig
+                  ) -> FamilyResult:
+    fam = FAMILIES.get(name)
+    gold = np.array([q.domain == SOCIAL for q in qs])
+    p = model.predict_proba(feats)
+    unsure = (np.abs(p - cfg.threshold) < cfg.uncertain_margin) | (model.coverage(feats) < cfg.min_coverage)
+    changed = None if shifted is None else float(np.mean(model.predict_proba(shifted) >= cfg.threshold))
+    return FamilyResult(name, fam.domain, len(gold), float(np.mean((p >= cfg.threshold) == gold)),
+                        float(np.mean((p >= cfg.threshold) | unsure)), float(np.mean(unsure)), changed,
+                        fam.synthetic, fam.eval_only)
+
+
+def summary(results: list[FamilyResult]) -> dict:
+    real = [r for r in results if not r.synthetic]
+    changed = [r.changed_count_social for r in real if r.changed_count_social is not None]
+    return {"worst_family": min(r.accuracy for r in real) if real else float("nan"),
+            "worst_family_name": min(real, key=lambda r: r.accuracy).family if real else None,
+            "changed_count_social": min(changed) if changed else float("nan"),
+            "families": [asdict(r) for r in results]}
+

@@ -1,0 +1,106 @@
+"""Two families built from the knowledge-base and retrieval data, so that each real family has a look-alike
+when it is left out (training only; they are never the figure a user is shown for real questions).
+
+``korquad-mc`` (korean): KorQuAD 1.0 dev questions made multiple-choice — the paragraph as passage, the gold
+answer among answers to other questions on the same article. The answer is in the passage: what "국어
+(reading)" means, on Wikipedia topics (history, politics, …) that a topic-word router would send to 사회.
+
+``wiki-jaryo`` (social): 수능-사회-shaped items from the Korean Wikipedia sample — the opening sentences of
+an article with its title masked as (가) as the 자료, a (가) question, and choices that are sentences from
+later in the same article (the answer) and from other articles of the same field. The answer is *not* in
+the 자료: knowledge is needed, as on the real exam.
+
+Both are deterministic (seeded by id) and vary their choice count (4 or 5) so it carries no label.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+from pathlib import Path
+
+from ..data.question import Question
+from .families import KOREAN, SOCIAL, _family
+
+_SENT = re.compile(r"(?<=[다요음함됨임])\.\s+|\n+")
+JARYO_STEMS = ("(가)에 대한 설명으로 옳은 것은?", "(가)에 대한 설명으로 옳지 않은 것은?",
+               "다음 자료의 (가)에 해당하는 내용으로 옳은 것은?", "(가)와 관련된 사실로 옳은 것은?",
+               "밑줄 친 (가)에 대한 탐구 내용으로 적절한 것은?")
+
+
+def _n_choices(rng: random.Random) -> int:
+    return 5 if rng.random() < 0.5 else 4
+
+
+@_family("korquad-mc", KOREAN, "KorQuAD 1.0 dev made multiple-choice (answer in the passage)", synthetic=True)
+def _korquad_mc(root: Path, limit: int = 2000) -> list[Question]:
+    data = json.loads((root / "retrieval/korquad_v1_dev.json").read_text(encoding="utf-8"))["data"]
+    all_answers = sorted({qa["answers"][0]["text"] for art in data for p in art["paragraphs"] for qa in p["qas"]})
+    out: list[Question] = []
+    for art in data:
+        art_answers = sorted({qa["answers"][0]["text"] for p in art["paragraphs"] for qa in p["qas"]})
+        for p in art["paragraphs"]:
+            for qa in p["qas"]:
+                rng = random.Random(qa["id"])
+                gold = qa["answers"][0]["text"]
+                pool = [a for a in art_answers if a != gold]
+                rng.shuffle(pool)
+                k = _n_choices(rng) - 1
+                distract = pool[:k]
+                while len(distract) < k:
+                    a = rng.choice(all_answers)
+                    if a != gold and a not in distract:
+                        distract.append(a)
+                choices = [gold, *distract]
+                rng.shuffle(choices)
+                out.append(Question(id=f"korquad/{qa['id']}", paragraph=p["context"], question=qa["question"],
+                                    choices=choices, answer=choices.index(gold) + 1, source="KorQuAD-MC",
+                                    subject="reading", domain=KOREAN))
+    out.sort(key=lambda q: random.Random(q.id).random())
+    return out[:limit]
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENT.split(text) if 20 <= len(s.strip()) <= 160]
+
+
+@_family("wiki-jaryo", SOCIAL, "수능-사회-shaped items from Korean Wikipedia (title masked as (가))",
+         synthetic=True)
+def _wiki_jaryo(root: Path, limit: int = 2000) -> list[Question]:
+    arts: list[tuple[str, str, list[str]]] = []
+    with gzip.open(root / "kb/kowiki_social_2020.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            if not r.get("core") or len(r["title"]) < 2:
+                continue
+            sents = _sentences(r["text"])
+            if len(sents) >= 5:
+                arts.append((r["domain"], r["title"], sents))
+    by_domain: dict[str, list[int]] = {}
+    for i, (dom, _, _) in enumerate(arts):
+        by_domain.setdefault(dom, []).append(i)
+    rng = random.Random(0)
+    picks = sorted(rng.sample(range(len(arts)), min(limit, len(arts))))
+    out: list[Question] = []
+    for i in picks:
+        dom, title, sents = arts[i]
+        r = random.Random(f"wiki-jaryo/{i}")
+        mask = lambda s, t=title: s.replace(t, "(가)")
+        jaryo = " ".join(mask(s) for s in sents[:3])
+        gold = mask(r.choice(sents[3:]))
+        distract: list[str] = []
+        k = _n_choices(r) - 1
+        for _ in range(50):
+            if len(distract) == k:
+                break
+            j = r.choice(by_domain[dom])
+            if j != i:
+                s = r.choice(arts[j][2])
+                if s not in distract:
+                    distract.append(s)
+        choices = [gold, *distract]
+        r.shuffle(choices)
+        out.append(Question(id=f"wiki-jaryo/{i}", paragraph=jaryo, question=r.choice(JARYO_STEMS), choices=choices,
+                            answer=choices.index(gold) + 1, source="wiki-jaryo", subject=dom, domain=SOCIAL))
+    return out
