@@ -41,16 +41,15 @@ def main() -> int:
 
     from rag.data import load_questions
     from rag.router import make_router
-    from rag.router.__main__ import lofo_table
     from rag.router.classifier import train_classifier
     from rag.router.families import competition_test_relabelled, default_training
-    from rag.router.lofo import leave_one_family_out, summary
+    from rag.router.lofo import leave_one_family_out, summary, table
 
     worst, five = float("nan"), []
     if not args.skip_lofo:
         t = time.time()
         res = leave_one_family_out(root, progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f}"))
-        console.print(lofo_table(res))
+        console.print(table(res))
         console.print(f"(a) leave one family out: {time.time() - t:.0f}s")
         summ = summary(res)
         worst = summ["worst_family"]

@@ -29,12 +29,14 @@ def ensure_router(cfg: RunConfig) -> None:
     out = Path(cfg.router.model)
     if cfg.router.name != "classifier":
         return
-    from .router.classifier import FORMAT, train_classifier
+    from .router.classifier import TfidfLogReg, train_classifier
     from .router.families import default_training
 
-    if (out / "router.json").exists() and json.loads((out / "router.json").read_text(encoding="utf-8")).get(
-            "format") == FORMAT:
+    try:
+        TfidfLogReg.load(out)  # refuses a missing router or one in an older format
         return
+    except (FileNotFoundError, ValueError):
+        pass
     console.print(f"[bold]router[/bold]: training the classifier into {out} (every training family: competition "
                   f"train, KICE 2015–2019, half of CLIcK, KMMLU, SAT history, KorQuAD-MC, wiki 자료; ~1 min)…")
     train_classifier(default_training(cfg.data.root)).save(out)

@@ -129,26 +129,14 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def lofo_table(results) -> Table:
-    t = Table(title="leave one family out: trained without the family, routed on it", title_justify="left")
-    for c in ("family", "domain", "n", "accuracy", "→ 사회 path (uncertain: retrieve)", "uncertain",
-              "사회 kept with a choice added/removed"):
-        t.add_column(c, justify="left" if c in ("family", "domain") else "right")
-    for r in results:
-        t.add_row(r.family + (" (synthetic)" if r.synthetic else ""), r.domain, str(r.n), f"{r.accuracy:.3f}",
-                  f"{r.routed_social:.3f}", f"{r.uncertain:.3f}",
-                  "-" if r.changed_count_social is None else f"{r.changed_count_social:.3f}")
-    return t
-
-
 def cmd_lofo(args) -> int:
-    from .lofo import leave_one_family_out, summary
+    from .lofo import leave_one_family_out, summary, table
 
     names = _family_names(args.families) or None
     console = Console(stderr=True)
     res = leave_one_family_out(RunConfig().data.root, names, C=args.C,
                                progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f} ({s:.0f}s)"))
-    Console().print(lofo_table(res))
+    Console().print(table(res))
     summ = summary(res)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

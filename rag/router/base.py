@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from common.config import RouterConfig
 from common.registry import Registry
 
@@ -28,7 +30,7 @@ class Router:
         self.cfg = cfg or RouterConfig(name=self.name)
 
     def p_social(self, questions: Sequence[Question]) -> list[float]:
-        return self.scores(questions)[0]
+        raise NotImplementedError
 
     def scores(self, questions: Sequence[Question]) -> tuple[list[float], list[float] | None]:
         """P(social) per question and, for routers that can tell, the share of each question's terms they
@@ -43,14 +45,20 @@ class Router:
         c = self.cfg
         probs, coverage = self.scores(questions)
         out = []
-        for i, p in enumerate(probs):
-            social = p >= c.threshold
-            unsure = abs(p - c.threshold) < c.uncertain_margin or (
-                coverage is not None and coverage[i] < c.min_coverage)
-            if unsure and c.uncertain == "retrieve":
-                social = True
-            out.append(Route(SOCIAL if social else KOREAN, p if social else 1 - p, p, unsure))
+        for p, unsure in zip(probs, uncertain_mask(probs, coverage, c)):
+            social = p >= c.threshold or (bool(unsure) and c.uncertain == "retrieve")
+            out.append(Route(SOCIAL if social else KOREAN, p if social else 1 - p, p, bool(unsure)))
         return out
+
+
+def uncertain_mask(p_social, coverage, cfg: RouterConfig) -> np.ndarray:
+    """Where the router is unsure: p_social within ``cfg.uncertain_margin`` of the threshold, or (when the
+    router reports it) under ``cfg.min_coverage`` of the question's terms known."""
+    p = np.asarray(p_social, dtype=np.float64)
+    unsure = np.abs(p - cfg.threshold) < cfg.uncertain_margin
+    if coverage is not None:
+        unsure |= np.asarray(coverage, dtype=np.float64) < cfg.min_coverage
+    return unsure
 
 
 @ROUTERS.register("always-social")

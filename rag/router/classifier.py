@@ -158,6 +158,9 @@ class ClassifierRouter(Router):
         self.model = model
         self.features = FeatureExtractor(model.meta.get("passage_chars", 1500))
 
+    def p_social(self, questions):
+        return self.scores(questions)[0]
+
     def scores(self, questions):
         feats = self.features(questions)
         return ([float(p) for p in self.model.predict_proba(feats)],

@@ -31,9 +31,10 @@ from pathlib import Path
 from common.registry import Registry
 
 from ..data import load_questions, load_with_report
+from ..data.loaders import hash_bucket
 from ..data.question import Question
+from .base import KOREAN, SOCIAL
 
-KOREAN, SOCIAL = "korean", "social"
 #: KICE years whose items are the competition test's KCSAT rows
 HELD_OUT_KICE_YEARS = frozenset({"2020", "2021", "2022", "2023", "2024"})
 
@@ -133,20 +134,27 @@ def _ksat_social(root: Path) -> list[Question]:
     사회탐구 items — 윤리와 사상, 생활과 윤리, 사회·문화, 정치와 법, 지리 … — with 5 choices, 자료 passages,
     <보기> and 갑/을 dialogues, which ``test_sources.csv`` labels ``korean``. Relabelled ``social`` here;
     evaluation only (never trained on)."""
+    out = [q for q in _competition_test(root) if q.source == "KCSAT-social"]
+    for q in out:
+        q.domain = SOCIAL
+    return out
+
+
+def _competition_test(root: Path) -> list[Question]:
+    """Competition test with its labels; the KCSAT rows with no KICE match get source ``KCSAT-social``."""
     test = load_questions(root / "competition/test.csv", labels=root / "competition/test_sources.csv")
     kcsat = [q for q in test if q.source == "KCSAT"]
-    out = [q for q, hit in zip(kcsat, kice_matches(kcsat, _kice(root))) if not hit]
-    for q in out:
-        q.domain, q.source = SOCIAL, "KCSAT-social"
-    return out
+    for q, hit in zip(kcsat, kice_matches(kcsat, _kice(root))):
+        if not hit:
+            q.source = "KCSAT-social"
+    return test
 
 
 def competition_test_relabelled(root: Path) -> list[Question]:
     """Competition test with its labels, the ``ksat-social`` rows set to ``social``."""
-    test = load_questions(root / "competition/test.csv", labels=root / "competition/test_sources.csv")
-    social = {q.id for q in _ksat_social(root)}
+    test = _competition_test(root)
     for q in test:
-        if q.id in social:
+        if q.source == "KCSAT-social":
             q.domain = SOCIAL
     return test
 
@@ -169,14 +177,15 @@ def load_families(root: Path, names: list[str] | None = None) -> dict[str, list[
 
 def default_training(root: Path) -> list[Question]:
     """What the shipped router trains on: every family (capped per family), without KICE 2020–2024 (the
-    competition test's KCSAT items) and without one half of CLIcK (``@1/2`` by id hash) kept for evaluation."""
+    competition test's KCSAT items) and with only the ``@0/2`` half of CLIcK (``hash_bucket``; evaluate on
+    ``exams/click@1/2``)."""
     out: list[Question] = []
     for name, qs in load_families(root, [n for n in FAMILIES.names() if not FAMILIES.get(n).eval_only]).items():
         fam = FAMILIES.get(name)
         if name == "kice":
             qs = [q for q in qs if q.metadata.get("year") not in HELD_OUT_KICE_YEARS]
         if name.startswith("click-"):
-            qs = [q for q in qs if stable_fraction(q.id) < 0.5]
+            qs = [q for q in qs if hash_bucket(q.id, 2) == 0]
         out.extend(cap(qs, fam.train_cap))
     return out
 

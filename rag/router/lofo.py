@@ -20,7 +20,7 @@ import numpy as np
 from common.config import RouterConfig
 
 from ..data.question import Question
-from .base import SOCIAL
+from .base import SOCIAL, uncertain_mask
 from .classifier import TfidfLogReg, family_weights
 from .families import FAMILIES, cap, load_families
 from .features import FeatureExtractor
@@ -108,11 +108,26 @@ def _route_family(model: TfidfLogReg, name: str, qs: list[Question], feats, shif
     fam = FAMILIES.get(name)
     gold = np.array([q.domain == SOCIAL for q in qs])
     p = model.predict_proba(feats)
-    unsure = (np.abs(p - cfg.threshold) < cfg.uncertain_margin) | (model.coverage(feats) < cfg.min_coverage)
+    unsure = uncertain_mask(p, model.coverage(feats), cfg)
     changed = None if shifted is None else float(np.mean(model.predict_proba(shifted) >= cfg.threshold))
     return FamilyResult(name, fam.domain, len(gold), float(np.mean((p >= cfg.threshold) == gold)),
                         float(np.mean((p >= cfg.threshold) | unsure)), float(np.mean(unsure)), changed,
                         fam.synthetic, fam.eval_only)
+
+
+def table(results: list[FamilyResult]):
+    """The leave-one-family-out results as a rich table."""
+    from rich.table import Table
+
+    t = Table(title="leave one family out: trained without the family, routed on it", title_justify="left")
+    for c in ("family", "domain", "n", "accuracy", "→ 사회 path (uncertain: retrieve)", "uncertain",
+              "사회 kept with a choice added/removed"):
+        t.add_column(c, justify="left" if c in ("family", "domain") else "right")
+    for r in results:
+        t.add_row(r.family + (" (synthetic)" if r.synthetic else ""), r.domain, str(r.n), f"{r.accuracy:.3f}",
+                  f"{r.routed_social:.3f}", f"{r.uncertain:.3f}",
+                  "-" if r.changed_count_social is None else f"{r.changed_count_social:.3f}")
+    return t
 
 
 def summary(results: list[FamilyResult]) -> dict:
