@@ -120,6 +120,26 @@ def test_families_and_the_real_ksat_social_items(data_root):
     assert len(sat) == 1106 and {q.n_choices for q in sat} == {5}
 
 
+def test_synthetic_families_carry_no_shape_label(data_root):
+    """Look-alike families vary the choice count (4 and 5 in both halves of their sample: the sample order must
+    not be the draw that set the count) and kobest-mc has 국어 items with and without a separate passage."""
+    from collections import Counter
+
+    from rag.router.families import FAMILIES
+
+    for name in ("kobest-mc", "korquad-mc", "wiki-jaryo"):
+        qs = FAMILIES.get(name).load(data_root)
+        assert len(qs) == 2000 and qs[0].metadata["family"] == name
+        for half in (qs[:1000], qs[1000:]):
+            counts = Counter(q.n_choices for q in half)
+            assert 0.35 < counts[4] / len(half) < 0.65, (name, counts)
+        assert all(1 <= q.answer <= q.n_choices and len(set(q.choices)) == q.n_choices for q in qs)
+    kb = FAMILIES.get("kobest-mc").load(data_root)
+    assert {q.domain for q in kb} == {"korean"} and {q.subject for q in kb} == {"textual", "functional", "grammar"}
+    with_passage = sum(bool(q.paragraph) for q in kb) / len(kb)
+    assert 0.2 < with_passage < 0.6
+
+
 def test_leave_one_family_out_on_small_families(data_root, monkeypatch):
     """Four small families: each left out in turn; the table has one row per family."""
     from rag.router import families, lofo

@@ -16,6 +16,7 @@ stand on both sides. Families by name (``FAMILIES.get(name)``), each read from t
 | ``ksat-social`` | social | real 수능 사회탐구 items inside competition test (evaluation only; see its loader) |
 | ``korquad-mc`` | korean | synthetic: KorQuAD dev made multiple-choice (``synthetic.py``) |
 | ``wiki-jaryo`` | social | synthetic: 수능-사회-shaped items from Korean Wikipedia (``synthetic.py``) |
+| ``kobest-mc`` | korean | synthetic: KoBEST HellaSwag/COPA/WiC as 국어 items, often without a passage |
 
 ``kice`` years 2020–2024 are the competition test's KCSAT rows: the shipped router (``default_training``)
 leaves them out so that its competition-test figure is not measured on its own training items.
@@ -190,4 +191,4 @@ def default_training(root: Path) -> list[Question]:
     return out
 
 
-from . import synthetic as _synthetic  # noqa: F401  (registers korquad-mc and wiki-jaryo)
+from . import synthetic as _synthetic  # noqa: F401  (registers korquad-mc, wiki-jaryo and kobest-mc)

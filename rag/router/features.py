@@ -58,7 +58,8 @@ def dense_features(stem: list[str], choices: list[list[str]], context: list[str]
 
 
 class FeatureExtractor:
-    """Kiwi analysis of every question's stem (+ <보기>), choices and passage head, in three batched calls."""
+    """Kiwi analysis of every question's stem (+ <보기>), choices and passage head in one batched call (Kiwi
+    spreads a batch over the cores); a passage shared by several questions (a 수능 지문 set) is analysed once."""
 
     def __init__(self, passage_chars: int = 1500):
         from kiwipiepy import Kiwi
@@ -69,13 +70,18 @@ class FeatureExtractor:
     def __call__(self, questions: Sequence[Question]) -> list[RouterFeatures]:
         if not questions:
             return []
-        stems = [_content(t) for t in self.kiwi.tokenize([f"{q.question} {q.question_plus or ''}" for q in questions])]
-        passages = [_content(t) for t in self.kiwi.tokenize([q.paragraph[: self.passage_chars] for q in questions])]
-        flat = [_content(t) for t in self.kiwi.tokenize([c for q in questions for c in q.choices])]
-        out, i = [], 0
-        for q, s, p in zip(questions, stems, passages):
-            cs = flat[i: i + q.n_choices]
+        stems = [f"{q.question} {q.question_plus or ''}" for q in questions]
+        heads = [q.paragraph[: self.passage_chars] for q in questions]
+        unique = list(dict.fromkeys(heads))
+        choices = [c for q in questions for c in q.choices]
+        tokens = [_content(t) for t in self.kiwi.tokenize(stems + unique + choices)]
+        n, u = len(stems), len(unique)
+        passage_of = dict(zip(unique, tokens[n: n + u]))
+        out, i = [], n + u
+        for q, s, head in zip(questions, tokens[:n], heads):
+            cs = tokens[i: i + q.n_choices]
             i += q.n_choices
+            p = passage_of[head]
             out.append(RouterFeatures(terms=[f"q:{t}" for t in s] + [f"q:{t}" for c in cs for t in c],
                                       passage_terms=[f"p:{t}" for t in p], dense=dense_features(s, cs, p)))
         return out

@@ -1,5 +1,5 @@
-"""Two families built from the knowledge-base and retrieval data, so that each real family has a look-alike
-when it is left out (training only; they are never the figure a user is shown for real questions).
+"""Families built from the knowledge-base and retrieval data, so that each real family has a look-alike when
+it is left out (training only; they are never the figure a user is shown for real questions).
 
 ``korquad-mc`` (korean): KorQuAD 1.0 dev questions made multiple-choice — the paragraph as passage, the gold
 answer among answers to other questions on the same article. The answer is in the passage: what "국어
@@ -10,10 +10,16 @@ an article with its title masked as (가) as the 자료, a (가) question, and c
 later in the same article (the answer) and from other articles of the same field. The answer is *not* in
 the 자료: knowledge is needed, as on the real exam.
 
-Both are deterministic (seeded by id) and vary their choice count (4 or 5) so it carries no label.
+``kobest-mc`` (korean): Korean-language items with little or no separate passage, from KoBEST — what comes
+next (HellaSwag), cause or effect (COPA), a word's sense in context (WiC) — in 국어/TOPIK wording, the text
+sometimes in the passage and sometimes quoted in the question. Without it the only 국어 families are
+passage reading, and "no passage" alone would say 사회.
+
+All are deterministic (seeded by id) and vary their choice count (4 or 5) so it carries no label.
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import random
@@ -57,7 +63,7 @@ def _korquad_mc(root: Path, limit: int = 2000) -> list[Question]:
                 out.append(Question(id=f"korquad/{qa['id']}", paragraph=p["context"], question=qa["question"],
                                     choices=choices, answer=choices.index(gold) + 1, source="KorQuAD-MC",
                                     subject="reading", domain=KOREAN))
-    out.sort(key=lambda q: random.Random(q.id).random())
+    out.sort(key=lambda q: random.Random(f"order/{q.id}").random())  # not the seed that drew its choice count
     return out[:limit]
 
 
@@ -104,3 +110,74 @@ def _wiki_jaryo(root: Path, limit: int = 2000) -> list[Question]:
         out.append(Question(id=f"wiki-jaryo/{i}", paragraph=jaryo, question=r.choice(JARYO_STEMS), choices=choices,
                             answer=choices.index(gold) + 1, source="wiki-jaryo", subject=dom, domain=SOCIAL))
     return out
+
+
+def _tsv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+_NEXT_STEMS = ("다음 글 뒤에 이어질 내용으로 가장 알맞은 것은?", "다음 글의 흐름으로 보아 이어질 내용으로 적절한 것은?",
+               "다음을 읽고 이어질 내용으로 가장 알맞은 것을 고르십시오.")
+_COPA_STEMS = {"원인": ("다음 문장의 원인으로 가장 알맞은 것은?", "다음 일이 일어난 까닭으로 적절한 것을 고르십시오."),
+               "결과": ("다음 문장의 결과로 가장 알맞은 것은?", "다음 일로 인해 일어날 일로 적절한 것을 고르십시오.")}
+
+
+def _place(rng: random.Random, stem: str, text: str) -> tuple[str, str]:
+    """(paragraph, question): the text as the passage, or quoted inside the question (no passage)."""
+    return ("", f"{stem}\n“{text}”") if rng.random() < 0.5 else (text, stem)
+
+
+def _with_count(rng: random.Random, gold: str, own: list[str], pool: list[str]) -> list[str]:
+    """gold + own wrong choices, filled up (or cut) to 4 or 5 with choices of other items; shuffled."""
+    k = _n_choices(rng) - 1
+    wrong = [c for c in own if c != gold][:k]
+    while len(wrong) < k:
+        c = rng.choice(pool)
+        if c != gold and c not in wrong:
+            wrong.append(c)
+    choices = [gold, *wrong]
+    rng.shuffle(choices)
+    return choices
+
+
+@_family("kobest-mc", KOREAN, "KoBEST HellaSwag/COPA/WiC as 국어 items, often without a passage", synthetic=True)
+def _kobest_mc(root: Path, limit: int = 2000) -> list[Question]:
+    base = root / "kb/kobest"
+    out: list[Question] = []
+    hs = _tsv(base / "HellaSwag/train.tsv")
+    pool = [r[f"choice{i}"] for r in hs for i in range(1, 5)]
+    for n, r in enumerate(hs):
+        rng = random.Random(f"kobest-hs/{n}")
+        ch = [r[f"choice{i}"] for i in range(1, 5)]
+        gold = ch[int(r["label"])]
+        choices = _with_count(rng, gold, ch, pool)
+        para, question = _place(rng, rng.choice(_NEXT_STEMS), r["context"])
+        out.append(Question(id=f"kobest-hs/{n}", paragraph=para, question=question, choices=choices,
+                            answer=choices.index(gold) + 1, source="kobest-mc", subject="textual", domain=KOREAN))
+    copa = _tsv(base / "COPA/train.tsv")
+    pool = [r[k] for r in copa for k in ("1", "2")]
+    for r in copa:
+        rng = random.Random(f"kobest-copa/{r['ID']}")
+        kind = r["question"].strip()
+        gold = r[r["Answer"].strip()]
+        choices = _with_count(rng, gold, [r["1"], r["2"]], pool)
+        para, question = _place(rng, rng.choice(_COPA_STEMS[kind]), r["sentence"])
+        out.append(Question(id=f"kobest-copa/{r['ID']}", paragraph=para, question=question, choices=choices,
+                            answer=choices.index(gold) + 1, source="kobest-mc", subject="functional", domain=KOREAN))
+    wic = _tsv(base / "WiC/train.tsv")
+    pool = [r["SENTENCE2"].replace("[", "").replace("]", "") for r in wic]
+    for r in wic:
+        if r["ANSWER"].strip().lower() != "true":
+            continue
+        rng = random.Random(f"kobest-wic/{r['ID']}")
+        word = r["Target"].strip()
+        gold = r["SENTENCE2"].replace("[", "").replace("]", "")
+        choices = _with_count(rng, gold, [], pool)
+        sent = r["SENTENCE1"].replace("[", "‘").replace("]", "’")
+        out.append(Question(id=f"kobest-wic/{r['ID']}", paragraph="",
+                            question=f"다음 문장의 ‘{word}’와 같은 의미로 ‘{word}’가 쓰인 것은?\n{sent}",
+                            choices=choices, answer=choices.index(gold) + 1, source="kobest-mc", subject="grammar",
+                            domain=KOREAN))
+    out.sort(key=lambda q: random.Random(f"order/{q.id}").random())  # not the seed that drew its choice count
+    return out[:limit]
