@@ -9,7 +9,6 @@ Values in overrides are parsed as YAML scalars/lists (``3`` â†’ int, ``true`` â†
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .hashing import short_hash
 from .paths import default_data_root
 
 
@@ -328,8 +328,7 @@ def config_dict(cfg: BaseModel) -> dict:
 
 
 def config_hash(cfg: BaseModel) -> str:
-    blob = json.dumps(config_dict(cfg), sort_keys=True, ensure_ascii=False).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
+    return short_hash(config_dict(cfg))
 
 
 def save_config(cfg: BaseModel, out_dir: str | Path, name: str = "config.yaml") -> Path:

@@ -25,12 +25,3 @@ def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "csat-rag"
 
-
-def resolve_data_path(path: str | os.PathLike, data_root: str | os.PathLike | None = None) -> Path:
-    """Resolve ``path``; a path starting with ``data:`` (e.g. ``data:competition/train.csv``) is taken
-    relative to the data root."""
-    s = str(path)
-    if s.startswith("data:"):
-        root = Path(data_root) if data_root is not None else default_data_root()
-        return root / s[len("data:"):].lstrip("/")
-    return Path(s).expanduser()

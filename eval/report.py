@@ -1,7 +1,6 @@
 """``metrics.json``, ``report.md`` and charts for one run directory."""
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -75,12 +74,3 @@ def write_report(run_dir: Path, provenance: dict[str, Any] | None = None, record
     lines += [f"![{c.stem}]({c.name})" for c in charts]
     (run_dir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return m
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    p = Path(path)
-    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-    for f in files:
-        h.update(f.read_bytes())
-    return h.hexdigest()

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from common.cli import add_config_args, config_from_args, fail
 from common.config import RunConfig, config_hash
+from common.hashing import sha256_tree
 from knowledge_base.manifest import library_versions
 from rag.data import DataError, load_questions
 
-from .report import file_sha256, read_records, write_report
+from .report import read_records, write_report
 from .suites import SUITES, load_suite
 
 
@@ -33,7 +34,7 @@ def questions_for(cfg: RunConfig, data: str | None, labels: str | None, suite: s
             raise ValueError("give --data PATH or --suite NAME")
         qs = load_questions(data, labels=labels)
         source = data
-        sha = file_sha256(Path(data.split("@")[0]))
+        sha = sha256_tree(Path(data.split("@")[0]))
     return (qs[:limit] if limit else qs), source, sha
 
 

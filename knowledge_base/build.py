@@ -8,7 +8,6 @@ settings, library versions, seconds) and the resolved config is saved as ``confi
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import shutil
@@ -23,27 +22,18 @@ from tqdm.auto import tqdm
 
 from common.cli import add_config_args, config_from_args, fail, prepare_out_dir
 from common.config import RunConfig
+from common.hashing import sha256_tree
 
 from .chunking import chunk_document
 from .dedup import dedup_chunks
 from .documents import Chunk
-from .manifest import KBError, forget_files, read_manifest, record_files, sha256_file, write_manifest
+from .manifest import KBError, forget_files, read_manifest, record_files, write_manifest
 from .sources import SourceError, read_source
 from .store import BM25_DIR, CHUNKS_FILE, FAISS_FILE, read_chunks
 
 STAGES = ("chunk", "bm25", "dense")
 PREVIOUS_DIR = "previous-embeddings"  # the vectors of the chunks before a re-run of the chunk stage
 console = Console(stderr=True)
-
-
-def _source_digest(path: Path) -> str:
-    if path.is_file():
-        return sha256_file(path)
-    h = hashlib.sha256()
-    for p in sorted(q for q in path.rglob("*") if q.is_file()):
-        h.update(str(p.relative_to(path)).encode())
-        h.update(sha256_file(p).encode())
-    return h.hexdigest()
 
 
 def stage_chunk(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool = True) -> None:
@@ -64,7 +54,7 @@ def stage_chunk(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
             d += 1
             chunks.extend(chunk_document(doc, kb.chunking))
         n_docs += d
-        sources.append({"name": src.name, "path": str(path), "sha256": _source_digest(path), "limit": src.limit,
+        sources.append({"name": src.name, "path": str(path), "sha256": sha256_tree(path), "limit": src.limit,
                         "options": src.options, "documents": d, "chunks": len(chunks) - n_before})
     n_raw = len(chunks)
     if kb.chunking.dedup or kb.chunking.near_dup_threshold is not None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 from common.config import ChunkingConfig
 
@@ -73,7 +73,3 @@ def chunk_document(doc: Document, cfg: ChunkingConfig) -> list[Chunk]:
                          dict(doc.metadata)))
     return out
 
-
-def chunk_documents(docs: Iterable[Document], cfg: ChunkingConfig) -> Iterator[Chunk]:
-    for doc in docs:
-        yield from chunk_document(doc, cfg)

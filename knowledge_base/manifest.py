@@ -1,7 +1,6 @@
 """``manifest.json``: what a store holds and the checksums that guard it."""
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import time
@@ -9,20 +8,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from common.hashing import sha256_file
+
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 
 class KBError(RuntimeError):
     """A knowledge-base directory is missing, mismatched or corrupt."""
-
-
-def sha256_file(path: Path, block: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def library_versions() -> dict[str, str]:

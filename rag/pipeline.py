@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,6 @@ class Timing:
     retrieve: float = 0.0
     prompt: float = 0.0
     score: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class Pipeline:

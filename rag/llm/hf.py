@@ -10,7 +10,7 @@ from .base import LLM, LLM_BACKENDS
 log = logging.getLogger(__name__)
 
 
-def torch_dtype(name: str, quantized: bool):
+def torch_dtype(name: str):
     import torch
 
     if name == "auto":
@@ -31,7 +31,7 @@ def quantization_config(cfg: LLMConfig):
         raise ImportError(f"llm.quantization={cfg.quantization} needs bitsandbytes: pip install -e '.[quant]'") from e
 
     if cfg.quantization == "4bit":
-        compute = torch_dtype(cfg.dtype, True)
+        compute = torch_dtype(cfg.dtype)
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                   bnb_4bit_compute_dtype=compute)
     return BitsAndBytesConfig(load_in_8bit=True)
@@ -57,7 +57,7 @@ def load_hf(cfg: LLMConfig) -> LLM:
 
     tok = load_tokenizer(cfg)
     qconf = quantization_config(cfg)
-    kw = {"trust_remote_code": cfg.trust_remote_code, "dtype": torch_dtype(cfg.dtype, qconf is not None)}
+    kw = {"trust_remote_code": cfg.trust_remote_code, "dtype": torch_dtype(cfg.dtype)}
     if cfg.gguf_file:
         kw["gguf_file"] = cfg.gguf_file
     if qconf is not None:

@@ -1,11 +1,11 @@
 """Render a question into the model's prompt within a token budget."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from common.config import PromptConfig
+from common.hashing import short_hash
 
 from ..data.question import Question
 from .templates import PromptTemplate, load_template
@@ -38,7 +38,7 @@ class PromptBuilder:
     @property
     def template_hash(self) -> str:
         blob = self.template.model_dump_json() + f"|chat={self.use_chat}|max={self.cfg.max_tokens}"
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return short_hash(blob)
 
     # ------------------------------------------------------------------ rendering
     def _body(self, q: Question, passage: str, context: list[dict], hint: str | None) -> str:
