@@ -125,8 +125,7 @@ def main() -> int:
     from rich.table import Table
 
     from common.config import LLMConfig, ScoringConfig
-    from rag.llm.base import LLM
-    from rag.llm.hf import load_tokenizer
+    from rag.llm.hf import HFCausalLM, load_tokenizer
     from rag.models import hf_dir
     from rag.scoring.base import parse_label
     from rag.scoring.generate import GenerateScorer
@@ -144,7 +143,7 @@ def main() -> int:
     tok = load_tokenizer(cfg.model_copy(update={"model": str(tok_dir)}))
     prompts, n_choices = real_prompts(tok, args.n, args.seed)
     build_s, model = timed(lambda: random_model(args.shape, args.quantization, "cuda" if cuda else "cpu"), cuda)
-    llm = LLM("hf", model, tok, cfg)
+    llm = HFCausalLM(model, tok, cfg)
     model.generation_config.pad_token_id = tok.pad_token_id
     weights_gib = torch.cuda.memory_allocated() / 2**30 if cuda else float("nan")
 

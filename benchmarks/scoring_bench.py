@@ -62,11 +62,11 @@ def main() -> int:
     routes = pipe.route(qs)
     built = pipe.prompts(qs, [pipe.gate(d) for d in pipe.retrieve(qs, routes)])
     prompts = [b[0][1].text for b in built]
-    enc = scorer.encode(prompts)
+    enc = llm.encode(prompts)
     order = sorted(range(len(enc)), key=lambda i: -len(enc[i]))
     t = time.perf_counter()
     for b in range(0, len(order), scorer.batch_size):
-        scorer._forward([enc[i] for i in order[b:b + scorer.batch_size]])
+        llm.forward([enc[i] for i in order[b:b + scorer.batch_size]])
     t_raw = time.perf_counter() - t
 
     # (b) logits vs generate on the same prompts

@@ -62,7 +62,6 @@ def lora_model(model, cfg: RunConfig):
 
 def make_dev_eval(cfg: RunConfig, llm, dev_questions):
     """A function model → dev accuracy with the rag logits scorer on pre-built prompts."""
-    from rag.llm import LLM
     from rag.prompts import PromptBuilder
     from rag.scoring.logits import LogitsScorer
 
@@ -73,7 +72,7 @@ def make_dev_eval(cfg: RunConfig, llm, dev_questions):
     def dev_eval(model) -> float:
         was_training = model.training
         model.eval()
-        scorer = LogitsScorer(LLM(llm.backend, model, llm.tokenizer, llm.config), batch_size=cfg.llm.batch_size)
+        scorer = LogitsScorer(llm.with_model(model), batch_size=cfg.llm.batch_size)
         probs = scorer.score(prompts, n)
         if was_training:
             model.train()

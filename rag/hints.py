@@ -40,9 +40,7 @@ def load_hints(path: Path) -> dict[str, str]:
 
 
 def generate_hints(llm, questions, out: Path, batch_size: int = 4, max_new_tokens: int = 96) -> int:
-    import torch
-
-    tok, model = llm.tokenizer, llm.model
+    tok = llm.tokenizer
     key = (llm.model_id, template_hash())
     done = set()
     if out.exists():
@@ -63,13 +61,8 @@ def generate_hints(llm, questions, out: Path, batch_size: int = 4, max_new_token
                 msgs = [{"role": "user", "content": body}]
                 prompts.append(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
                                if getattr(tok, "chat_template", None) else body + "\n힌트:")
-            enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-            device = next(model.parameters()).device
-            with torch.inference_mode():
-                gen = model.generate(**{k: v.to(device) for k, v in enc.items()}, max_new_tokens=max_new_tokens,
-                                     do_sample=False, pad_token_id=tok.pad_token_id)
-            for q, g in zip(batch, gen[:, enc["input_ids"].shape[1]:]):
-                hint = tok.decode(g, skip_special_tokens=True).strip()
+            for q, g in zip(batch, llm.generate(prompts, max_new_tokens, batch_size)):
+                hint = g.text.strip()
                 f.write(json.dumps({"id": q.id, "hint": hint, "model": key[0], "template": key[1]},
                                    ensure_ascii=False) + "\n")
             f.flush()

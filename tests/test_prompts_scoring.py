@@ -75,7 +75,7 @@ def test_logits_probabilities_sum_to_one_and_batched_equals_unbatched(llm, train
 def test_multi_token_labels_use_sequence_log_probability(llm):
     """10 choices: label "10" is two tokens ("1", "0") with individually split digits."""
     scorer = make_scorer(llm, ScoringConfig())
-    ids = scorer.label_ids(10)
+    ids = [llm.label_token_ids(str(i)) for i in range(1, 11)]
     assert len(ids[9]) == 2 and all(len(t) == 1 for t in ids[:9])
     prompt = "질문: 무엇인가?\n정답:"
     probs = scorer.score([prompt], [10])[0]
@@ -122,10 +122,13 @@ def test_score_cache_reuses_identical_prompts(llm, train_rows):
     plain = scorer.score(prompts, n)
     scorer.cache = {}
     calls = []
-    orig = scorer._forward
-    scorer._forward = lambda seqs, keep=1: (calls.append(len(seqs)), orig(seqs, keep))[1]
-    first = scorer.score(prompts, n)
-    again = scorer.score(prompts[::-1], n[::-1])
+    orig = llm.forward
+    llm.forward = lambda seqs, keep=1: (calls.append(len(seqs)), orig(seqs, keep))[1]
+    try:
+        first = scorer.score(prompts, n)
+        again = scorer.score(prompts[::-1], n[::-1])
+    finally:
+        del llm.forward
     assert sum(calls) == 3  # the second call ran nothing
     for p, q, r in zip(plain, first, again[::-1]):
         np.testing.assert_allclose(p, q, atol=1e-6)

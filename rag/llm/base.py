@@ -1,8 +1,17 @@
-"""The loaded-model handle and the backend registry."""
+"""The language-model interface every backend implements, and the backend registry.
+
+As lm-evaluation-harness's ``LM``: callers ask for what they need — the log-probability of each candidate
+label after a prompt (``label_logprobs``: choice scoring, the LLM router) and greedy generation
+(``generate``: generate scoring, hints) — and never reach into a backend's model object. ``hf``
+(transformers) and ``vllm`` implement both."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from common.config import LLMConfig
 from common.registry import Registry
@@ -11,19 +20,46 @@ LLM_BACKENDS: Registry = Registry("LLM backend")
 
 
 @dataclass
-class LLM:
-    """A loaded causal LM: ``model`` (transformers or vllm engine), ``tokenizer`` (left padding), its config."""
+class Generation:
+    text: str  # decoded new text, special tokens skipped
+    n_tokens: int  # new tokens generated (EOS included, padding not)
 
-    backend: str
-    model: Any
-    tokenizer: Any
-    config: LLMConfig
-    info: dict[str, Any] = field(default_factory=dict)
+
+class LLM(ABC):
+    """A loaded causal LM: its ``tokenizer`` (left padding; prompts are rendered with it), its config, and
+    the two operations scorers, routers and hints use."""
+
+    backend = "base"
+
+    def __init__(self, tokenizer: Any, config: LLMConfig, info: dict[str, Any] | None = None):
+        self.tokenizer, self.config = tokenizer, config
+        self.info = info or {}
+        self._label_ids: dict[str, list[int]] = {}
 
     @property
     def model_id(self) -> str:
         return self.config.model + (f"#{self.config.gguf_file}" if self.config.gguf_file else "") + \
             (f"+{self.config.adapter}" if self.config.adapter else "")
+
+    def label_token_ids(self, label: str) -> list[int]:
+        """The label's tokens as they follow a prompt (no special tokens); cached."""
+        if label not in self._label_ids:
+            self._label_ids[label] = self.tokenizer.encode(label, add_special_tokens=False)
+        return self._label_ids[label]
+
+    def encode(self, prompts: Sequence[str]) -> list[list[int]]:
+        return [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+
+    @abstractmethod
+    def label_logprobs(self, prompts: Sequence[str], labels: Sequence[Sequence[str]],
+                       batch_size: int | None = None) -> list[np.ndarray]:
+        """For each prompt, log p(label | prompt) of each of its candidate labels (a label of several tokens
+        scores as the sum over its tokens)."""
+
+    @abstractmethod
+    def generate(self, prompts: Sequence[str], max_new_tokens: int, batch_size: int | None = None
+                 ) -> list[Generation]:
+        """Greedy continuation of each prompt."""
 
 
 def load_llm(cfg: LLMConfig) -> LLM:

@@ -1,4 +1,5 @@
-"""Scorers: prompts in, probabilities over each question's choices out."""
+"""Scorers: prompts in, probabilities over each question's choices out; they use only the ``LLM`` interface
+(``label_logprobs``, ``generate``), so every backend serves every scorer."""
 from __future__ import annotations
 
 import re
@@ -38,7 +39,4 @@ def parse_label(text: str, n: int) -> int | None:
 def make_scorer(llm, cfg: ScoringConfig) -> Scorer:
     from . import generate, logits  # noqa: F401  (register)
 
-    name = cfg.method
-    if llm.backend == "vllm":
-        name = f"vllm-{name}"
-    return SCORERS.get(name)(llm, cfg)
+    return SCORERS.get(cfg.method)(llm, cfg)
