@@ -36,10 +36,10 @@ def main() -> int:
 
     import numpy as np
 
+    from rag.assembly import Assembly
     from rag.data import load_questions
     from rag.demo import ensure_kb, ensure_router
     from rag.llm import load_llm
-    from rag.pipeline import Pipeline
     from rag.scoring.generate import GenerateScorer
 
     ensure_router(cfg)
@@ -50,7 +50,7 @@ def main() -> int:
     qs = rng.sample([q for q in qs if q.domain == "korean"], args.n // 2) + \
         rng.sample([q for q in qs if q.domain == "social"], args.n - args.n // 2)
     llm = load_llm(cfg.llm)
-    pipe = Pipeline.from_config(cfg, llm=llm)
+    pipe = Assembly(llm).pipeline(cfg)
     scorer = pipe.scorer
     pipe.run(qs[:2])  # warm-up (kernels, tokenizer, retriever caches of other questions are not touched)
 

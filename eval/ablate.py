@@ -1,7 +1,8 @@
 """``python -m eval.ablate --config C (--data PATH [--labels L] | --suite NAME) --grid GRID.yaml --out DIR [--limit N]``
 
 Runs every variant of an ablation grid (config overrides; one is the baseline) over the same questions with
-the model loaded once, retrieval results cached across variants and identical prompts scored once. Writes one run directory per variant
+the parts assembled once (``rag.assembly``): one model, retrieved documents shared by variants with the same
+retriever fingerprint (KB + retrieval settings), identical prompts scored once. Writes one run directory per variant
 (predictions, details, metrics, report, charts), ``ablation.csv`` and ``ablation.md`` (accuracy overall and
 per domain with 95% intervals, delta to the baseline, paired McNemar p-value) and ``ablation.png``.
 Variants with ``prompt.hints: true`` whose ``prompt.hints_path`` does not exist get hints generated first.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from pathlib import Path
 
 import yaml
@@ -47,44 +47,6 @@ def variant_config(cfg: RunConfig, overrides: list[str]) -> RunConfig:
     return RunConfig.model_validate(raw)
 
 
-class SharedParts:
-    """One LLM, one retriever per (kb, method, fusion settings), one retrieval cache, one router per config."""
-
-    def __init__(self, llm, scoring_cfg):
-        from rag.scoring import make_scorer
-
-        self.llm = llm
-        self.retrievers: dict[str, object] = {}
-        self.routers: dict[str, object] = {}
-        self.cache: dict[str, list] = {}
-        self.scorer = make_scorer(llm, scoring_cfg)
-        if hasattr(self.scorer, "cache"):
-            self.scorer.cache = {}  # identical prompts across variants are scored once
-
-    def pipeline(self, cfg: RunConfig):
-        from rag.hints import load_hints
-        from rag.pipeline import Pipeline
-        from rag.router import make_router
-        from retrievers import get_retriever
-
-        rkey = json.dumps(config_dict(cfg.router), sort_keys=True)
-        if rkey not in self.routers:
-            self.routers[rkey] = make_router(cfg.router, llm=self.llm)
-        retriever = None
-        if cfg.retrieval.kb and cfg.router.name != "always-korean":
-            r = cfg.retrieval
-            key = json.dumps([r.kb, r.method, r.fusion, r.rrf_k, r.alpha, r.norm, r.candidates, r.reranker])
-            if key not in self.retrievers:
-                self.retrievers[key] = get_retriever(r)
-            retriever = self.retrievers[key]
-        hints = load_hints(cfg.resolve_path(cfg.prompt.hints_path)) if cfg.prompt.hints and cfg.prompt.hints_path \
-            else {}
-        pipe = Pipeline(cfg, self.llm, self.routers[rkey], retriever, hints)
-        pipe.retrieval_cache = self.cache
-        pipe.scorer = self.scorer
-        return pipe
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.ablate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,15 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as e:
         fail(str(e), 1)
     for name, c in cfgs.items():
-        if config_hash(c.llm) != config_hash(cfg.llm) or c.scoring != cfg.scoring:
-            fail(f"variant {name!r} changes llm.* or scoring.*: every variant must share the model "
-                 f"(loaded once); run such comparisons as separate eval.run calls", 1)
+        if config_hash(c.llm) != config_hash(cfg.llm):
+            fail(f"variant {name!r} changes llm.*: every variant must share the model (loaded once); run such "
+                 f"comparisons as separate eval.run calls (or combine them with eval.ensemble)", 1)
+    from rag.assembly import Assembly
     from rag.hints import generate_hints
-    from rag.llm import load_llm
     from rag.predict import predict
 
-    llm = load_llm(cfg.llm)
-    shared = SharedParts(llm, cfg.scoring)
+    parts = Assembly()  # one LLM; routers, retrievers, scorers and retrieved documents shared where configs agree
+    llm = parts.llm(cfg)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "grid.yaml").write_text(args.grid.read_text(encoding="utf-8"), encoding="utf-8")
     results: dict[str, dict] = {}
@@ -124,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             hpath = vcfg.resolve_path(vcfg.prompt.hints_path)
             generate_hints(llm, qs, hpath, batch_size=vcfg.llm.batch_size, max_new_tokens=64)
         run_dir = args.out / name
-        records = predict(vcfg, qs, run_dir, resume=args.resume and run_dir.exists(), pipeline=shared.pipeline(vcfg))
+        records = predict(vcfg, qs, run_dir, resume=args.resume and run_dir.exists(), pipeline=parts.pipeline(vcfg))
         m = write_report(run_dir, {"variant": name, "overrides": " ".join(variants[name]) or "(none)",
                                    "config_hash": config_hash(vcfg), "data": source, "model": llm.model_id},
                          records)

@@ -19,8 +19,8 @@ from rich.table import Table
 
 from common.cli import add_config_args, config_from_args, fail
 from common.config import RunConfig, SourceConfig
-from knowledge_base.build import build, pending_stages
-from knowledge_base.manifest import MANIFEST, KBError
+from knowledge_base.build import ensure_built
+from knowledge_base.manifest import KBError
 from knowledge_base.store import Hit, KnowledgeBase
 from retrievers.fusion import convex, rrf
 
@@ -59,11 +59,7 @@ def ensure_korquad_kb(cfg: RunConfig, kb_dir: Path, distractors: int, stages: li
     did not change."""
     cfg = cfg.model_copy(deep=True)
     cfg.kb.sources = korquad_sources(cfg, distractors)
-    man_path = kb_dir / MANIFEST
-    man = json.loads(man_path.read_text()) if man_path.exists() else {}
-    todo = pending_stages(man, cfg, stages)
-    if todo:
-        build(cfg, kb_dir, todo, progress=progress)
+    ensure_built(cfg, kb_dir, stages, progress=progress)
     return KnowledgeBase.load(kb_dir, verify=False)
 
 

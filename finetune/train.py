@@ -61,7 +61,8 @@ def lora_model(model, cfg: RunConfig):
 
 
 def make_dev_eval(cfg: RunConfig, llm, dev_questions):
-    """A function model → dev accuracy with the rag logits scorer on pre-built prompts."""
+    """A function model → dev accuracy with the rag logits scorer on pre-built prompts (``llm``: the base
+    model's ``HFCausalLM``; the scored model is the one being trained, in the same wrapper)."""
     from rag.prompts import PromptBuilder
     from rag.scoring.logits import LogitsScorer
 
@@ -113,8 +114,8 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True
     from datasets import Dataset
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
+    from rag.assembly import Assembly
     from rag.data.splits import competition_dev
-    from rag.llm import load_llm
 
     from .data import build_examples, load_training_questions
 
@@ -124,7 +125,9 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True
     if resume and not any(ckpt_dir.glob("checkpoint-*")):
         raise FileNotFoundError(f"--resume: no checkpoint in {ckpt_dir}")
     t0 = time.time()
-    llm = load_llm(cfg.llm.model_copy(update={"adapter": None}))
+    base = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"adapter": None})})
+    parts = Assembly(share_prompt_scores=False)  # the model changes while training: never reuse a score
+    llm = parts.llm(base)
     tok = llm.tokenizer
     dev_all = competition_dev(cfg) if (ft.exclude_dev or ft.dev_limit) else []
     questions, data_report = load_training_questions(cfg, dev_all)

@@ -219,6 +219,22 @@ def pending_stages(man: dict, cfg: RunConfig, stages: list[str]) -> list[str]:
 STAGE_FUNCS = {"chunk": stage_chunk, "bm25": stage_bm25, "dense": stage_dense}
 
 
+def ensure_built(cfg: RunConfig, out: str | Path, stages: list[str] | None = None, progress: bool = True,
+                 on_build=None) -> list[str]:
+    """Build only what the store in ``out`` still needs of ``stages`` (default ``cfg.kb.stages``): missing
+    stages, or ones built with other settings (resumable). ``on_build(todo)`` is called before building.
+    Returns the stages built."""
+    out = Path(out)
+    man_path = out / "manifest.json"
+    man = json.loads(man_path.read_text(encoding="utf-8")) if man_path.exists() else {}
+    todo = pending_stages(man, cfg, list(stages or cfg.kb.stages))
+    if todo:
+        if on_build is not None:
+            on_build(todo)
+        build(cfg, out, todo, progress=progress)
+    return todo
+
+
 def build(cfg: RunConfig, out: str | Path, stages: list[str] | None = None, progress: bool = True
           ) -> dict[str, Any]:
     """Run the named stages (default ``cfg.kb.stages``) into ``out``; returns the manifest."""

@@ -7,7 +7,6 @@ routed to 국어)."""
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import time
@@ -43,16 +42,11 @@ def ensure_router(cfg: RunConfig) -> None:
 
 
 def ensure_kb(cfg: RunConfig) -> None:
-    from knowledge_base.build import STAGES, build, pending_stages
+    from knowledge_base.build import STAGES, ensure_built
 
     kb = Path(cfg.retrieval.kb)
-    man_path = kb / "manifest.json"
-    man = json.loads(man_path.read_text()) if man_path.exists() else {}
-    todo = pending_stages(man, cfg, list(STAGES))
-    if not todo:
-        return
-    console.print(f"[bold]knowledge base[/bold]: building {kb} ({', '.join(todo)}; resumable)…")
-    build(cfg, kb, todo)
+    ensure_built(cfg, kb, list(STAGES), on_build=lambda todo: console.print(
+        f"[bold]knowledge base[/bold]: building {kb} ({', '.join(todo)}; resumable)…"))
 
 
 def pick_questions(cfg: RunConfig, n: int, seed: int):
@@ -104,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     qs = pick_questions(cfg, args.n, args.seed)
     if args.out.exists():
         shutil.rmtree(args.out)
-    from .pipeline import Pipeline
+    from .assembly import Assembly
 
     t1 = time.time()
-    records = predict(cfg, qs, args.out, pipeline=Pipeline.from_config(cfg, llm=llm))
+    records = predict(cfg, qs, args.out, pipeline=Assembly(llm).pipeline(cfg))
     s = summarize(records)
     by_id = {q.id: q for q in qs}
     social = next((r for r in records if r["route"] == "social" and r["retrieved"]), None)

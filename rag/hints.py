@@ -70,8 +70,8 @@ def generate_hints(llm, questions, out: Path, batch_size: int = 4, max_new_token
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .assembly import Assembly
     from .data import DataError, load_questions
-    from .llm import load_llm
 
     ap = argparse.ArgumentParser(prog="python -m rag.hints", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         qs = load_questions(args.data)[: args.limit]
     except DataError as e:
         fail(str(e), 1)
-    n = generate_hints(load_llm(cfg.llm), qs, args.out, cfg.llm.batch_size, args.max_new_tokens)
+    n = generate_hints(Assembly().llm(cfg), qs, args.out, cfg.llm.batch_size, args.max_new_tokens)
     print(f"generated {n} hints ({len(qs) - n} cached) → {args.out}")
     return 0
 

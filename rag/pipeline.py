@@ -1,6 +1,6 @@
 """The conditional pipeline: route → (social: build query → retrieve → gate by min_score) → prompt → score.
 
-    pipe = Pipeline.from_config(cfg)
+    pipe = Assembly().pipeline(cfg)                # rag.assembly builds and caches the parts
     records = pipe.run(questions)                  # one dict per question (what details.jsonl holds)
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from common.config import RunConfig
 
 from .data.question import Question
 from .prompts import PromptBuilder
-from .router.base import SOCIAL, Route, Router, make_router
+from .router.base import SOCIAL, Route, Router
 from .scoring import Scorer, cyclic_orders, make_scorer, unpermute
 
 
@@ -40,29 +40,16 @@ class Timing:
 
 
 class Pipeline:
-    def __init__(self, cfg: RunConfig, llm, router: Router, retriever=None, hints: dict[str, str] | None = None):
+    """The stages of one run over parts it is handed (``rag.assembly.Assembly`` builds and shares them)."""
+
+    def __init__(self, cfg: RunConfig, llm, router: Router, retriever=None, hints: dict[str, str] | None = None,
+                 scorer: Scorer | None = None, retrieval_cache: dict[str, list] | None = None):
         self.cfg, self.llm, self.router, self.retriever = cfg, llm, router, retriever
         self.builder = PromptBuilder(llm.tokenizer, cfg.prompt)
-        self.scorer: Scorer = make_scorer(llm, cfg.scoring)
+        self.scorer: Scorer = scorer or make_scorer(llm, cfg.scoring)
         self.hints = hints or {}
         self.timing = Timing()
-        self.retrieval_cache: dict[str, list] = {}
-
-    @classmethod
-    def from_config(cls, cfg: RunConfig, llm=None) -> Pipeline:
-        from .hints import load_hints
-        from .llm import load_llm
-
-        llm = llm or load_llm(cfg.llm)
-        router = make_router(cfg.router, llm=llm)
-        retriever = None
-        if cfg.retrieval.kb and cfg.router.name != "always-korean":
-            from retrievers import get_retriever
-
-            retriever = get_retriever(cfg.retrieval)
-        hints = load_hints(cfg.resolve_path(cfg.prompt.hints_path)) if cfg.prompt.hints and cfg.prompt.hints_path \
-            else {}
-        return cls(cfg, llm, router, retriever, hints)
+        self.retrieval_cache: dict[str, list] = {} if retrieval_cache is None else retrieval_cache
 
     # ------------------------------------------------------------------ stages
     def route(self, qs: Sequence[Question]) -> list[Route]:
@@ -72,15 +59,17 @@ class Pipeline:
         return routes
 
     def retrieve(self, qs: Sequence[Question], routes: Sequence[Route]) -> list[list]:
-        """Retrieved docs per question (empty for 국어 routes or without a retriever); results are cached by
-        query so ablation variants that share retrieval settings reuse them."""
+        """Retrieved docs per question (empty for 국어 routes or without a retriever); results are cached by the
+        retriever's fingerprint (KB + retrieval settings), ``top_k`` and the query, so pipelines that share a
+        cache reuse documents only when they would retrieve the same ones."""
         t = time.time()
         r = self.cfg.retrieval
         out: list[list] = [[] for _ in qs]
         if self.retriever is not None:
             todo = [i for i, rt in enumerate(routes) if rt.label == SOCIAL]
             queries = [retrieval_query(qs[i], r.query) for i in todo]
-            key = lambda qy: f"{self.retriever.name}|{r.fusion}|{r.rrf_k}|{r.alpha}|{r.norm}|{r.top_k}|{qy}"
+            fp = getattr(self.retriever, "fingerprint", "") or f"object-{id(self.retriever)}"
+            key = lambda qy: f"{fp}|{r.top_k}|{qy}"
             missing = [qy for qy in dict.fromkeys(queries) if key(qy) not in self.retrieval_cache]
             if missing:
                 for qy, docs in zip(missing, self.retriever.batch_retrieve(missing, r.top_k)):

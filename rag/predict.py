@@ -57,8 +57,6 @@ def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool =
             pipeline=None, progress: bool = True, stop_after: int | None = None) -> list[dict]:
     """Run the pipeline over ``questions`` into ``out``; ``stop_after`` (tests) simulates a kill after that
     many checkpoints."""
-    from .pipeline import Pipeline
-
     details = out / DETAILS
     if details.exists() and not resume:
         raise FileExistsError(f"{details} exists: pass --resume to continue that run, or choose another --out")
@@ -73,7 +71,11 @@ def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool =
         with open(details, "w", encoding="utf-8") as f:
             f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in done)
     todo = [q for q in questions if q.id not in done_ids]
-    pipe = pipeline or Pipeline.from_config(cfg)
+    if pipeline is None:
+        from .assembly import Assembly
+
+        pipeline = Assembly().pipeline(cfg)
+    pipe = pipeline
     bar = tqdm(total=len(questions), initial=len(questions) - len(todo), unit="q", desc="predict",
                disable=not progress, smoothing=0.2)
     t0 = time.time()

@@ -32,6 +32,8 @@ class Retriever:
     """``retrieve(query, k)`` and ``batch_retrieve(queries, k)``, best first, unique chunk ids."""
 
     name = "base"
+    #: what decides this retriever's results (``factory.retriever_fingerprint``); set by ``get_retriever``
+    fingerprint: str = ""
 
     def __init__(self, kb: KnowledgeBase):
         self.kb = kb

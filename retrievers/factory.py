@@ -4,7 +4,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from common.config import RetrievalConfig
+from common.config import RetrievalConfig, config_dict
+from common.hashing import short_hash
 from common.registry import Registry
 from knowledge_base.store import KnowledgeBase
 
@@ -31,8 +32,20 @@ def _hybrid(kb: KnowledgeBase, cfg: RetrievalConfig) -> Retriever:
                            candidates=cfg.candidates)
 
 
+#: retrieval settings that do not change which documents a query gets (they are applied per call or after)
+PER_CALL_FIELDS = frozenset({"kb", "top_k", "min_score", "query"})
+
+
+def retriever_fingerprint(cfg: RetrievalConfig, kb: KnowledgeBase) -> str:
+    """What decides a retriever's results: the knowledge base (its resolved directory and manifest) and every
+    retrieval setting except the per-call ones (``PER_CALL_FIELDS``). Retrieval caches key on it + query."""
+    settings = {k: v for k, v in config_dict(cfg).items() if k not in PER_CALL_FIELDS}
+    return short_hash({"kb": str(Path(kb.dir).resolve()), "manifest": short_hash(kb.manifest), **settings})
+
+
 def get_retriever(cfg: RetrievalConfig, kb: KnowledgeBase | str | Path | None = None) -> Retriever:
-    """Build the configured retriever (``cfg.method``), wrapped in a reranker when ``cfg.reranker`` is set."""
+    """Build the configured retriever (``cfg.method``), wrapped in a reranker when ``cfg.reranker`` is set; its
+    ``fingerprint`` is ``retriever_fingerprint``."""
     if kb is None:
         if cfg.kb is None:
             raise ValueError("retrieval.kb is not set: pass a knowledge base or set -o retrieval.kb=DIR")
@@ -44,4 +57,5 @@ def get_retriever(cfg: RetrievalConfig, kb: KnowledgeBase | str | Path | None = 
         from .rerank import RerankingRetriever
 
         retriever = RerankingRetriever(retriever, cfg.reranker, top_n=cfg.reranker_top_k)
+    retriever.fingerprint = retriever_fingerprint(cfg, kb)
     return retriever

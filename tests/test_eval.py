@@ -134,3 +134,33 @@ def test_accuracy_chart_handles_perfect_and_zero_groups(tmp_path):
     groups = {"all_right": {"n": 3, "accuracy": 1.0, "ci95": list(wilson(3, 3)), "chance": 0.25},
               "all_wrong": {"n": 3, "accuracy": 0.0, "ci95": list(wilson(0, 3)), "chance": 0.2}}
     assert accuracy_chart(groups, tmp_path / "a.png", "t").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ablation_variants_differing_only_in_kb_retrieve_from_each_kb(tmp_path, tiny_qwen_dir, small_kb, train_rows,
+                                                                     capsys):
+    """Retrieved documents are cached by the retriever's fingerprint (KB + settings), not by the query alone:
+    the second variant must not be handed the first variant's documents."""
+    from common.config import load_config
+    from eval.ablate import main as ablate
+    from knowledge_base.build import build
+    from knowledge_base.store import KnowledgeBase
+    from rag.data import write_jsonl
+
+    other = tmp_path / "statutes_kb"
+    build(load_config(None, ["kb.sources=[{name: statutes, path: 'data:kb/kr_statutes_2024.jsonl.gz', limit: 60}]",
+                             "kb.chunking.size=300"]), other, ["chunk", "bm25"], progress=False)
+    ids = {"wiki": {c.chunk_id for c in KnowledgeBase.load(small_kb[0]).chunks},
+           "statutes": {c.chunk_id for c in KnowledgeBase.load(other).chunks}}
+    assert not ids["wiki"] & ids["statutes"]
+    data = write_jsonl(train_rows[-3:], tmp_path / "three.jsonl")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"variants:\n  wiki: [retrieval.kb={small_kb[0]}]\n  statutes: [retrieval.kb={other}]\n")
+    argv = ["--data", str(data), "--grid", str(grid), "--out", str(tmp_path / "abl"),
+            "-o", f"llm.model={tiny_qwen_dir}", "-o", "router.name=always-social", "-o", "retrieval.method=bm25",
+            "-o", "prompt.max_tokens=768", "-o", "retrieval.top_k=3"]
+    assert ablate(argv) == 0
+    capsys.readouterr()
+    for variant in ("wiki", "statutes"):
+        details = [json.loads(x) for x in (tmp_path / "abl" / variant / "details.jsonl").read_text().splitlines()]
+        got = {d["chunk_id"] for r in details for d in r["retrieved"]}
+        assert got and got <= ids[variant], variant

@@ -52,10 +52,10 @@ def test_min_score_gates_context(tmp_path, run_cfg, train_rows):
 
 
 def test_resume_after_interruption_gives_identical_files(tmp_path, run_cfg, train_rows):
-    from rag.pipeline import Pipeline
+    from rag.assembly import Assembly
 
     qs = train_rows[:3] + train_rows[-4:]
-    pipe = Pipeline.from_config(run_cfg)
+    pipe = Assembly().pipeline(run_cfg)
     full = tmp_path / "full"
     predict(run_cfg, qs, full, checkpoint_every=2, pipeline=pipe, progress=False)
     part = tmp_path / "part"
