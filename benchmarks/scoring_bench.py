@@ -101,7 +101,7 @@ def main() -> int:
                   f"({(t_gen - t_log) / t_gen:.0%} of generate; the prompt forward both share is the rest)")
     console.print(f"generate produced {np.mean(gen.last_new_tokens):.1f} new tokens per question (EOS included); "
                   f"fell back to logits on {len(gen.last_fallbacks)} of {len(qs)}; agreement {agree:.2f}; "
-                  f"routed {sum(r['route'] == 'social' for r in records)} to 사회")
+                  f"routed {sum(r.route == 'social' for r in records)} to 사회")
     print(f"RESULT overhead_ratio={t_pipe / t_raw:.3f} logits_vs_generate_speedup={t_gen / t_log:.2f} "
           f"agreement={agree:.2f} pipeline_qps={len(qs) / t_pipe:.3f}")
     return 0

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "config_hash": config_hash(vcfg), "data": source, "model": llm.model_id},
                          records)
         results[name] = m
-        correct[name] = {r["id"]: bool(r["correct"]) for r in records if r.get("gold") is not None}
+        correct[name] = {r.id: bool(r.correct) for r in records if r.gold is not None}
     domains = sorted({d for m in results.values() for d in m["by_domain"]})
     rows = []
     for name, m in results.items():

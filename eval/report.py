@@ -5,16 +5,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rag.record import Prediction, read_run
+
 from .charts import accuracy_chart, reliability_chart
 from .metrics import compute_metrics
-
-
-def read_records(run_dir: Path) -> list[dict]:
-    path = run_dir / "details.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {run_dir} a rag.predict output directory?")
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def fmt_ci(m: dict) -> str:
@@ -32,10 +26,10 @@ def _table(title: str, groups: dict[str, dict]) -> list[str]:
     return [*lines, ""]
 
 
-def write_report(run_dir: Path, provenance: dict[str, Any] | None = None, records: list[dict] | None = None
+def write_report(run_dir: Path, provenance: dict[str, Any] | None = None, records: list[Prediction] | None = None
                  ) -> dict[str, Any]:
     """Compute metrics of ``records`` (default: ``run_dir/details.jsonl``) and write them into ``run_dir``."""
-    records = read_records(run_dir) if records is None else records
+    records = read_run(run_dir) if records is None else records
     run_dir.mkdir(parents=True, exist_ok=True)
     m = compute_metrics(records)
     m["provenance"] = provenance or {}

@@ -19,8 +19,9 @@ from common.config import RunConfig, config_hash
 from common.hashing import sha256_tree
 from knowledge_base.manifest import library_versions
 from rag.data import DataError, load_questions
+from rag.record import RecordError, read_run
 
-from .report import read_records, write_report
+from .report import write_report
 from .suites import SUITES, load_suite
 
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     prov: dict = {"config_hash": config_hash(cfg), "versions": json.dumps(library_versions())}
     try:
         if args.predictions is not None:
-            records = read_records(args.predictions)
+            records = read_run(args.predictions)
             prov["predictions"] = str(args.predictions)
         else:
             from rag.predict import predict
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = json.loads((args.out / "summary.json").read_text())
             prov |= {"data": source, "data_sha256": sha or "(suite; ids in question_ids.txt)",
                      "model": summary.get("model"), "prompt_template_hash": summary.get("prompt_template_hash")}
-    except (DataError, FileNotFoundError, FileExistsError, ValueError) as e:
+    except (DataError, RecordError, FileNotFoundError, FileExistsError, ValueError) as e:
         fail(str(e), 1)
     m = write_report(args.out, prov, records)
     print(f"wrote {args.out / 'metrics.json'}, report.md and charts", file=sys.stderr)

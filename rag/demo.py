@@ -18,6 +18,8 @@ from rich.panel import Panel
 from common.cli import add_config_args, config_from_args
 from common.config import RunConfig
 
+from .record import Prediction
+
 console = Console()
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
 
@@ -60,19 +62,19 @@ def pick_questions(cfg: RunConfig, n: int, seed: int):
     return korean + social
 
 
-def trace(rec: dict, q) -> str:
-    head = (f"[bold]{q.id}[/bold] ({q.source}, gold domain {q.domain}) → routed [bold]{rec['route']}[/bold] "
-            f"(confidence {rec['route_confidence']:.2f})")
+def trace(rec: Prediction, q) -> str:
+    head = (f"[bold]{q.id}[/bold] ({q.source}, gold domain {q.domain}) → routed [bold]{rec.route}[/bold] "
+            f"(confidence {rec.route_confidence:.2f})")
     lines = [head, f"질문: {q.question}"]
     lines += [f"  {i}. {c}" for i, c in enumerate(q.choices, 1)]
-    if rec["retrieved"]:
+    if rec.retrieved:
         lines.append("retrieved (fused score; per-stage rank/score):")
-        for d in rec["retrieved"]:
+        for d in rec.retrieved:
             st = ", ".join(f"{s} #{v['rank']}/{v['score']:.3f}" for s, v in d["stages"].items())
             lines.append(f"  - {d['title']} [{d['chunk_id']}] {d['score']:.4f} ({st})")
-    lines.append(f"context chunks in prompt: {rec['context_used']}; prompt tokens: {rec['prompt_tokens']}")
-    lines.append("probabilities: " + ", ".join(f"{i}:{p:.2f}" for i, p in enumerate(rec["probs"], 1)))
-    lines.append(f"prediction {rec['prediction']} / gold {rec['gold']} → {'correct' if rec['correct'] else 'wrong'}")
+    lines.append(f"context chunks in prompt: {rec.context_used}; prompt tokens: {rec.prompt_tokens}")
+    lines.append("probabilities: " + ", ".join(f"{i}:{p:.2f}" for i, p in enumerate(rec.probs, 1)))
+    lines.append(f"prediction {rec.prediction} / gold {rec.gold} → {'correct' if rec.correct else 'wrong'}")
     return "\n".join(lines)
 
 
@@ -104,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     records = predict(cfg, qs, args.out, pipeline=Assembly(llm).pipeline(cfg))
     s = summarize(records)
     by_id = {q.id: q for q in qs}
-    social = next((r for r in records if r["route"] == "social" and r["retrieved"]), None)
-    korean = next((r for r in records if r["route"] == "korean"), None)
+    social = next((r for r in records if r.route == "social" and r.retrieved), None)
+    korean = next((r for r in records if r.route == "korean"), None)
     for rec in (social, korean):
         if rec is not None:
-            console.print(Panel(trace(rec, by_id[rec["id"]]), title="example trace", expand=False))
+            console.print(Panel(trace(rec, by_id[rec.id]), title="example trace", expand=False))
     chance = sum(1 / q.n_choices for q in qs) / len(qs)
     dom = ", ".join(f"{d} {v['accuracy']:.2f} (n={v['n']})" for d, v in s["by_domain"].items())
     console.print(f"[bold]accuracy[/bold] {s['accuracy']:.2f} on {s['n']} questions ({dom}); chance level "

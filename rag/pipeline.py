@@ -1,14 +1,13 @@
 """The conditional pipeline: route → (social: build query → retrieve → gate by min_score) → prompt → score.
 
     pipe = Assembly().pipeline(cfg)                # rag.assembly builds and caches the parts
-    records = pipe.run(questions)                  # one dict per question (what details.jsonl holds)
+    records = pipe.run(questions)                  # one rag.record.Prediction per question
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -16,6 +15,7 @@ from common.config import RunConfig
 
 from .data.question import Question
 from .prompts import PromptBuilder
+from .record import Prediction
 from .router.base import SOCIAL, Route, Router
 from .scoring import Scorer, cyclic_orders, make_scorer, unpermute
 
@@ -111,7 +111,7 @@ class Pipeline:
         return out
 
     # ------------------------------------------------------------------ all together
-    def run(self, qs: Sequence[Question]) -> list[dict[str, Any]]:
+    def run(self, qs: Sequence[Question]) -> list[Prediction]:
         routes = self.route(qs)
         retrieved = self.retrieve(qs, routes)
         kept = [self.gate(d) for d in retrieved]
@@ -121,15 +121,13 @@ class Pipeline:
         for q, rt, ret, kp, b, p in zip(qs, routes, retrieved, kept, built, probs):
             pred = int(np.argmax(p)) + 1
             pr = b[0][1]
-            rec = {
-                "id": q.id, "source": q.source, "subject": q.subject, "domain": q.domain,
-                "route": rt.label, "route_confidence": round(rt.confidence, 6), "p_social": round(rt.p_social, 6),
-                "retrieved": [d.to_dict() for d in ret], "context_used": pr.context_used,
-                "context_gated_out": len(ret) - len(kp), "context_dropped_for_budget": pr.context_dropped,
-                "passage_trimmed_chars": pr.passage_trimmed_chars, "over_budget": pr.over_budget,
-                "prompt_tokens": pr.n_tokens, "n_choices": q.n_choices,
-                "probs": [round(float(x), 6) for x in p], "prediction": pred, "gold": q.answer,
-                "correct": None if q.answer is None else pred == q.answer,
-            }
-            records.append(rec)
+            records.append(Prediction(
+                id=q.id, source=q.source, subject=q.subject, domain=q.domain,
+                route=rt.label, route_confidence=round(rt.confidence, 6), p_social=round(rt.p_social, 6),
+                route_uncertain=bool(rt.uncertain), retrieved=[d.to_dict() for d in ret], context_used=pr.context_used,
+                context_gated_out=len(ret) - len(kp), context_dropped_for_budget=pr.context_dropped,
+                passage_trimmed_chars=pr.passage_trimmed_chars, over_budget=pr.over_budget,
+                prompt_tokens=pr.n_tokens, n_choices=q.n_choices,
+                probs=[round(float(x), 6) for x in p], prediction=pred, gold=q.answer,
+                correct=None if q.answer is None else pred == q.answer))
         return records

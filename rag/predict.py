@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,40 +20,28 @@ from common.cli import add_config_args, config_from_args, fail, prepare_out_dir
 from common.config import RunConfig, config_hash
 
 from .data import DataError, Question, load_questions, write_submission
+from .record import DETAILS, Prediction, RecordError, read_details, write_details
 
-DETAILS, PREDICTIONS, SUMMARY = "details.jsonl", "predictions.csv", "summary.json"
-
-
-def read_details(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a torn last line from a kill: dropped and recomputed
-    return out
+PREDICTIONS, SUMMARY = "predictions.csv", "summary.json"
 
 
-def summarize(records: list[dict]) -> dict:
-    scored = [r for r in records if r.get("correct") is not None]
-    out: dict = {"n": len(records), "routes": {}, "with_context": sum(r["context_used"] > 0 for r in records)}
+def summarize(records: list[Prediction]) -> dict:
+    scored = [r for r in records if r.correct is not None]
+    out: dict = {"n": len(records), "routes": {}, "with_context": sum(r.context_used > 0 for r in records)}
     for r in records:
-        out["routes"][r["route"]] = out["routes"].get(r["route"], 0) + 1
+        out["routes"][r.route] = out["routes"].get(r.route, 0) + 1
     if scored:
-        out["accuracy"] = sum(r["correct"] for r in scored) / len(scored)
+        out["accuracy"] = sum(bool(r.correct) for r in scored) / len(scored)
         out["n_scored"] = len(scored)
         by: dict[str, list[bool]] = {}
         for r in scored:
-            by.setdefault(r.get("domain") or "unknown", []).append(r["correct"])
+            by.setdefault(r.domain or "unknown", []).append(bool(r.correct))
         out["by_domain"] = {d: {"n": len(v), "accuracy": sum(v) / len(v)} for d, v in sorted(by.items())}
     return out
 
 
 def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool = False, checkpoint_every: int = 16,
-            pipeline=None, progress: bool = True, stop_after: int | None = None) -> list[dict]:
+            pipeline=None, progress: bool = True, stop_after: int | None = None) -> list[Prediction]:
     """Run the pipeline over ``questions`` into ``out``; ``stop_after`` (tests) simulates a kill after that
     many checkpoints."""
     details = out / DETAILS
@@ -66,10 +53,9 @@ def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool =
     prepare_out_dir(out, cfg)
     stamp.write_text(config_hash(cfg))
     done = read_details(details) if resume else []
-    done_ids = {r["id"] for r in done}
+    done_ids = {r.id for r in done}
     if done:  # rewrite without a possibly torn last line
-        with open(details, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in done)
+        write_details(details, done)
     todo = [q for q in questions if q.id not in done_ids]
     if pipeline is None:
         from .assembly import Assembly
@@ -79,23 +65,19 @@ def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool =
     bar = tqdm(total=len(questions), initial=len(questions) - len(todo), unit="q", desc="predict",
                disable=not progress, smoothing=0.2)
     t0 = time.time()
-    with open(details, "a", encoding="utf-8") as f:
-        for k, b in enumerate(range(0, len(todo), checkpoint_every)):
-            if stop_after is not None and k >= stop_after:
-                return read_details(details)
-            batch = todo[b:b + checkpoint_every]
-            f.writelines(json.dumps(rec, ensure_ascii=False) + "\n" for rec in pipe.run(batch))
-            f.flush()
-            os.fsync(f.fileno())
-            bar.update(len(batch))
-            bar.set_postfix(qps=f"{(b + len(batch)) / max(time.time() - t0, 1e-9):.2f}")
+    for k, b in enumerate(range(0, len(todo), checkpoint_every)):
+        if stop_after is not None and k >= stop_after:
+            return read_details(details)
+        batch = todo[b:b + checkpoint_every]
+        write_details(details, pipe.run(batch), append=True)
+        bar.update(len(batch))
+        bar.set_postfix(qps=f"{(b + len(batch)) / max(time.time() - t0, 1e-9):.2f}")
     bar.close()
     records = read_details(details)
     order = {q.id: i for i, q in enumerate(questions)}
-    records.sort(key=lambda r: order.get(r["id"], len(order)))
-    with open(details, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    write_submission([(r["id"], r["prediction"]) for r in records], out / PREDICTIONS)
+    records.sort(key=lambda r: order.get(r.id, len(order)))
+    write_details(details, records)
+    write_submission([(r.id, r.prediction) for r in records], out / PREDICTIONS)
     summary = summarize(records)
     summary["timing_seconds"] = {k: round(v, 2) for k, v in vars(pipe.timing).items() if isinstance(v, float)}
     summary["model"] = pipe.llm.model_id
@@ -127,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         qs = load_for_run(cfg, args.data, args.labels, args.limit)
         records = predict(cfg, qs, args.out, args.resume, args.checkpoint_every)
-    except (DataError, FileExistsError, ValueError, FileNotFoundError) as e:
+    except (DataError, RecordError, FileExistsError, ValueError, FileNotFoundError) as e:
         fail(str(e), 1)
     s = summarize(records)
     acc = f", accuracy {s['accuracy']:.4f} on {s['n_scored']}" if "accuracy" in s else ""

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from eval.metrics import brier, compute_metrics, ece, mcnemar, wilson
+from rag.record import Prediction
 
 
 def test_wilson_hand_computed():
@@ -39,12 +40,12 @@ def _records():
         pred = gold if i % 3 else (gold % 4) + 1
         probs = [0.1] * 4
         probs[pred - 1] = 0.7
-        recs.append({"id": f"q{i}", "source": "S" + dom[0], "subject": None, "domain": dom,
+        recs.append(Prediction.from_dict({"id": f"q{i}", "source": "S" + dom[0], "subject": None, "domain": dom,
                      "route": dom if i != 0 else "social", "route_confidence": 0.9, "p_social": 0.5,
                      "retrieved": [{"chunk_id": "c", "score": 0.5, "title": "t", "doc_id": "d", "stages": {}}]
                      if dom == "social" else [], "context_used": 2 if dom == "social" else 0,
                      "prompt_tokens": 100, "n_choices": 4, "probs": probs, "prediction": pred, "gold": gold,
-                     "correct": pred == gold})
+                     "correct": pred == gold}))
     return recs
 
 
@@ -66,7 +67,7 @@ def test_report_and_charts_from_fixture_predictions(tmp_path, capsys):
     pred = tmp_path / "pred"
     pred.mkdir()
     with open(pred / "details.jsonl", "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in _records())
+        f.writelines(json.dumps(r.to_dict()) + "\n" for r in _records())
     assert run(["--predictions", str(pred), "--out", str(tmp_path / "ev")]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == "RESULT accuracy=0.6000 korean=0.6667 social=0.5000 n=10"
@@ -164,3 +165,28 @@ def test_ablation_variants_differing_only_in_kb_retrieve_from_each_kb(tmp_path, 
         details = [json.loads(x) for x in (tmp_path / "abl" / variant / "details.jsonl").read_text().splitlines()]
         got = {d["chunk_id"] for r in details for d in r["retrieved"]}
         assert got and got <= ids[variant], variant
+
+
+def test_details_have_one_reader_torn_last_line_dropped_bad_middle_line_named(tmp_path, capsys):
+    from eval.run import main as run
+    from rag.record import RecordError, read_details, write_details
+
+    recs = _records()
+    path = tmp_path / "details.jsonl"
+    write_details(path, recs)
+    assert read_details(path) == recs
+    with open(path, "a", encoding="utf-8") as f:
+        f.write('{"id": "q10", "n_choi')  # a run killed mid-write
+    assert [r.id for r in read_details(path)] == [r.id for r in recs]
+    # the same file is accepted by eval.run (it used to raise on the torn line while predict forgave it)
+    assert run(["--predictions", str(tmp_path), "--out", str(tmp_path / "ev")]) == 0
+    capsys.readouterr()
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3][:20]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RecordError, match=r"details.jsonl, line 4: not valid JSON"):
+        read_details(path)
+    write_details(path, recs[:1])
+    path.write_text(path.read_text().replace('"prediction"', '"predicted"'))
+    with pytest.raises(RecordError, match=r"line 1: unknown field\(s\) \['predicted'\]"):
+        read_details(path)

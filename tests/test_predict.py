@@ -27,17 +27,17 @@ def _files(out):
 def test_predict_writes_files_and_routes(tmp_path, run_cfg, train_rows):
     qs = train_rows[:4] + train_rows[-4:]
     recs = predict(run_cfg, qs, tmp_path, checkpoint_every=3, progress=False)
-    assert [r["id"] for r in recs] == [q.id for q in qs]
+    assert [r.id for r in recs] == [q.id for q in qs]
     with open(tmp_path / PREDICTIONS, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [r["id"] for r in rows] == [q.id for q in qs] and all(1 <= int(r["answer"]) <= 5 for r in rows)
     for r, q in zip(recs, qs):
-        assert abs(sum(r["probs"]) - 1) < 1e-5 and r["gold"] == q.answer and r["correct"] == (r["prediction"] == q.answer)
-        if r["route"] == "korean":
-            assert r["retrieved"] == [] and r["context_used"] == 0
+        assert abs(sum(r.probs) - 1) < 1e-5 and r.gold == q.answer and r.correct == (r.prediction == q.answer)
+        if r.route == "korean":
+            assert r.retrieved == [] and r.context_used == 0
         else:
-            assert len(r["retrieved"]) == 3 and r["context_used"] > 0 and "stages" in r["retrieved"][0]
-    assert {r["route"] for r in recs} == {"korean", "social"}
+            assert len(r.retrieved) == 3 and r.context_used > 0 and "stages" in r.retrieved[0]
+    assert {r.route for r in recs} == {"korean", "social"}
     assert (tmp_path / "config.yaml").exists() and json.loads((tmp_path / "summary.json").read_text())["n"] == 8
     with pytest.raises(FileExistsError):
         predict(run_cfg, qs, tmp_path, progress=False)
@@ -48,7 +48,7 @@ def test_min_score_gates_context(tmp_path, run_cfg, train_rows):
     cfg.retrieval.min_score = 1e9
     qs = train_rows[-2:]
     recs = predict(cfg, qs, tmp_path, progress=False)
-    assert all(r["context_used"] == 0 and r["context_gated_out"] == len(r["retrieved"]) for r in recs)
+    assert all(r.context_used == 0 and r.context_gated_out == len(r.retrieved) for r in recs)
 
 
 def test_resume_after_interruption_gives_identical_files(tmp_path, run_cfg, train_rows):
@@ -72,4 +72,4 @@ def test_permutations_average_back_to_original_order(tmp_path, run_cfg, train_ro
     cfg.scoring.permutations = 4
     cfg.router.name = "always-korean"
     recs = predict(cfg, train_rows[:2], tmp_path, progress=False)
-    assert all(abs(sum(r["probs"]) - 1) < 1e-5 for r in recs)
+    assert all(abs(sum(r.probs) - 1) < 1e-5 for r in recs)

@@ -1,0 +1,103 @@
+"""The prediction record: one ``Prediction`` per answered question, with the one writer and the one reader of
+``details.jsonl`` (predict, metrics, ablation, the demo and ensembles all use these).
+
+The reader forgives exactly one thing: a torn *last* line (a run killed mid-write), which it drops with a
+warning so that ``--resume`` recomputes that question. Any other bad line is an error naming the file, line
+and field."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DETAILS = "details.jsonl"
+
+
+class RecordError(ValueError):
+    """A details.jsonl line is not a prediction record."""
+
+
+@dataclass
+class Prediction:
+    id: str
+    n_choices: int
+    probs: list[float]  # over the choices in their original order
+    prediction: int  # 1-based
+    route: str  # korean | social
+    source: str | None = None
+    subject: str | None = None
+    domain: str | None = None  # the gold domain when labelled
+    route_confidence: float = 1.0
+    p_social: float = 0.0
+    route_uncertain: bool = False
+    retrieved: list[dict[str, Any]] = field(default_factory=list)  # RetrievedDoc.to_dict()
+    context_used: int = 0
+    context_gated_out: int = 0
+    context_dropped_for_budget: int = 0
+    passage_trimmed_chars: int = 0
+    over_budget: bool = False
+    prompt_tokens: int = 0
+    gold: int | None = None
+    correct: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "record") -> Prediction:
+        if not isinstance(d, dict):
+            raise RecordError(f"{where}: not a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise RecordError(f"{where}: unknown field(s) {unknown} (is this a rag.predict details.jsonl?)")
+        missing = [f.name for f in fields(cls)
+                   if f.default is MISSING and f.default_factory is MISSING and f.name not in d]
+        if missing:
+            raise RecordError(f"{where}: missing field(s) {missing}")
+        return cls(**d)
+
+
+def write_details(path: Path, records: Iterable[Prediction], append: bool = False) -> None:
+    """Write (or append) records, one JSON object per line, flushed and synced to disk."""
+    with open(path, "a" if append else "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_details(path: Path) -> list[Prediction]:
+    """The records of a details.jsonl ([] when it does not exist); a torn last line is dropped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines):
+                log.warning("%s, line %d: torn last line (an interrupted run) dropped", path, i)
+                break
+            raise RecordError(f"{path}, line {i}: not valid JSON") from None
+        out.append(Prediction.from_dict(d, f"{path}, line {i}"))
+    return out
+
+
+def read_run(run_dir: Path) -> list[Prediction]:
+    """The records of a rag.predict / eval.run output directory."""
+    path = Path(run_dir) / DETAILS
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {run_dir} a rag.predict output directory?")
+    return read_details(path)
