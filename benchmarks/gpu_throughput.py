@@ -124,11 +124,10 @@ def main() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from common.config import LLMConfig, ScoringConfig
+    from common.config import LLMConfig
     from rag.llm.hf import HFCausalLM, load_tokenizer
     from rag.models import hf_dir
     from rag.scoring.base import parse_label
-    from rag.scoring.generate import GenerateScorer
     from rag.scoring.logits import LogitsScorer
 
     cuda = torch.cuda.is_available()
@@ -150,7 +149,7 @@ def main() -> int:
     # Every method is warmed up on all the prompts first (each new batch shape costs kernel selection the
     # first time), then timed --repeats times; the median counts.
     logits = LogitsScorer(llm)
-    lengths = [len(e) for e in logits.encode(prompts)]
+    lengths = [len(e) for e in llm.encode(prompts)]
     logits.score(prompts, n_choices)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -160,13 +159,12 @@ def main() -> int:
 
     gen_rows = []
     for k in new_tokens:
-        gen = GenerateScorer(llm, ScoringConfig(method="generate", max_new_tokens=k))
-        gen.generate(prompts)
-        runs = [timed(lambda g=gen: g.generate(prompts), cuda) for _ in range(args.repeats)]
-        texts = runs[-1][1]
-        parsed = sum(parse_label(t, n) is not None for t, n in zip(texts, n_choices))
+        llm.generate(prompts, k)  # warm-up
+        runs = [timed(lambda k=k: llm.generate(prompts, k), cuda) for _ in range(args.repeats)]
+        gens = runs[-1][1]
+        parsed = sum(parse_label(g.text, n) is not None for g, n in zip(gens, n_choices))
         times = [r[0] for r in runs]
-        gen_rows.append((k, times, float(np.median(times)), float(np.mean(gen.last_new_tokens)), parsed))
+        gen_rows.append((k, times, float(np.median(times)), float(np.mean([g.n_tokens for g in gens])), parsed))
 
     dev = torch.cuda.get_device_name(0) if cuda else "cpu"
     console = Console(width=120)

@@ -36,9 +36,10 @@ from rich.console import Console
 from rich.table import Table
 
 from common.config import load_config
-from eval.retrieval import ensure_korquad_kb, fused_hits, korquad_questions, ranked_docs
+from eval.retrieval import ensure_korquad_kb, korquad_questions, ranked_docs
 from eval.retrieval_metrics import dedup_docs, summarize
-from retrievers.fusion import convex, rrf
+from knowledge_base.store import Hit
+from retrievers.hybrid import HybridRetriever
 
 console = Console()
 
@@ -111,10 +112,10 @@ def part_b(cfg, cache: Path, qs, tune) -> dict:
     grid += [("convex", {"alpha": round(a / 20, 2), "norm": nm}) for nm in ("minmax", "zscore")
              for a in range(2, 19)]
 
-    def fuser(kind, p):
-        if kind == "rrf":
-            return lambda pair: fused_hits(rrf(pair, p["k"]))
-        return lambda pair: fused_hits(convex(pair, p["alpha"], p["norm"]))
+    def fuser(kind, p):  # the pipeline's own fusion (retrievers.HybridRetriever.fuse) on shared stage results
+        h = HybridRetriever(kb, fusion=kind, rrf_k=p.get("k", 2), alpha=p.get("alpha", 0.1),
+                            norm=p.get("norm", "zscore"), candidates=n_cand)
+        return lambda pair: [Hit(i, s) for i, s in h.fuse(pair)]
 
     def key(g):
         m = score(tune, st_tune, fuser(*g))

@@ -14,10 +14,11 @@ import csv
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from common.cli import add_config_args, config_from_args, fail
-from common.config import ConfigError, RunConfig, apply_overrides, config_dict, config_hash
+from common.config import ConfigError, RunConfig, apply_overrides, config_dict, config_hash, format_validation
 
 from .charts import grouped_bars
 from .metrics import mcnemar
@@ -42,9 +43,12 @@ def load_grid(path: Path) -> tuple[str, dict[str, list[str]]]:
     return base, variants
 
 
-def variant_config(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+def variant_config(cfg: RunConfig, overrides: list[str], name: str = "variant") -> RunConfig:
     raw = apply_overrides(config_dict(cfg), overrides)
-    return RunConfig.model_validate(raw)
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation(e, f"grid variant {name!r}: {' '.join(overrides)}")) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(args)
     try:
         base, variants = load_grid(args.grid)
-        cfgs = {name: variant_config(cfg, ov) for name, ov in variants.items()}
+        cfgs = {name: variant_config(cfg, ov, name) for name, ov in variants.items()}
         qs, source, _ = questions_for(cfg, args.data, args.labels, args.suite, args.limit)
     except (ConfigError, ValueError) as e:
         fail(str(e), 1)

@@ -12,6 +12,7 @@ import argparse
 import json
 import random
 import time
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -19,10 +20,10 @@ from rich.table import Table
 
 from common.cli import add_config_args, config_from_args, fail
 from common.config import RunConfig, SourceConfig
-from knowledge_base.build import ensure_built
+from knowledge_base.build import bm25_index, ensure_built
 from knowledge_base.manifest import KBError
 from knowledge_base.store import Hit, KnowledgeBase
-from retrievers.fusion import convex, rrf
+from retrievers.hybrid import HybridRetriever
 
 from .retrieval_metrics import dedup_docs, summarize
 
@@ -67,31 +68,13 @@ def ranked_docs(kb: KnowledgeBase, hits: list[Hit]) -> list[str]:
     return dedup_docs(f"{kb.chunks[h.index].source}:{kb.chunks[h.index].doc_id}" for h in hits)
 
 
-def fused_hits(scores: dict[int, float]) -> list[Hit]:
-    return [Hit(i, s) for i, s in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
-
-
 def whitespace_hits(kb: KnowledgeBase, queries: list[str], n: int) -> list[list[Hit]]:
-    import logging
-
-    import bm25s
-
-    from knowledge_base.tokenizers import WhitespaceTokenizer
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
-    tok = WhitespaceTokenizer()
-    bm = bm25s.BM25(k1=kb.bm25_config.k1, b=kb.bm25_config.b, method=kb.bm25_config.method)
-    bm.index(tok.tokenize_batch([c.text for c in kb.chunks]), show_progress=False)
-    vocab = bm.vocab_dict
-    out = []
-    for q in tok.tokenize_batch(queries):
-        ids = [vocab[t] for t in q if t in vocab]
-        if not ids:
-            out.append([])
-            continue
-        d, s = bm.retrieve([ids], k=min(n, len(kb)), show_progress=False)
-        out.append([Hit(int(i), float(x)) for i, x in zip(d[0], s[0]) if x > 0])
-    return out
+    """The whitespace-BM25 baseline: an in-memory index of the same chunks with the whitespace tokenizer."""
+    index, tok, _, _ = bm25_index([c.text for c in kb.chunks],
+                                  kb.bm25_config.model_copy(update={"tokenizer": "whitespace"}), progress=False)
+    with warnings.catch_warnings():  # queries without whitespace-index terms are expected here
+        warnings.simplefilter("ignore")
+        return kb.search_bm25(queries, n, index=(index, tok))
 
 
 def evaluate(kb: KnowledgeBase, questions: list[tuple[str, str, str]], cfg: RunConfig, n_candidates: int = 100,
@@ -120,8 +103,10 @@ def evaluate(kb: KnowledgeBase, questions: list[tuple[str, str, str]], cfg: RunC
     if "dense" in stage:
         ranked["dense"] = [ranked_docs(kb, h) for h in stage["dense"]]
         pairs = [{"bm25": b, "dense": d} for b, d in zip(stage["bm25"], stage["dense"])]
-        ranked["hybrid-rrf"] = [ranked_docs(kb, fused_hits(rrf(p, r.rrf_k))) for p in pairs]
-        ranked["hybrid-convex"] = [ranked_docs(kb, fused_hits(convex(p, r.alpha, r.norm))) for p in pairs]
+        for fusion in ("rrf", "convex"):  # the pipeline's own fusion (retrievers.HybridRetriever), on shared stages
+            hybrid = HybridRetriever(kb, fusion=fusion, rrf_k=r.rrf_k, alpha=r.alpha, norm=r.norm,
+                                     candidates=n_candidates)
+            ranked[f"hybrid-{fusion}"] = [ranked_docs(kb, [Hit(i, s) for i, s in hybrid.fuse(p)]) for p in pairs]
     out = {}
     for name in systems:
         if name in ranked:

@@ -83,21 +83,28 @@ def stage_chunk(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
                      "removed_exact": removed["exact"], "removed_near": removed["near"]}
 
 
-def stage_bm25(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool = True) -> None:
+def bm25_index(texts: list[str], bcfg, progress: bool = True):
+    """A bm25s index of ``texts`` as a ``BM25Config`` describes it: (index, tokenizer, token lists, seconds
+    spent tokenizing). The 'bm25' stage saves it; benchmarks build throw-away ones (e.g. whitespace)."""
     import bm25s
 
     from .tokenizers import tokenizer_for
 
-    bcfg = cfg.kb.bm25
-    chunks = read_chunks(out / CHUNKS_FILE)
     tok = tokenizer_for(bcfg)
     t0 = time.time()
-    tokens = tok.tokenize_batch([c.text for c in chunks], show_progress=progress)
+    tokens = tok.tokenize_batch(texts, show_progress=progress)
     t_tok = time.time() - t0
-    empty = sum(1 for t in tokens if not t)
     logging.getLogger("bm25s").setLevel(logging.WARNING)
-    retriever = bm25s.BM25(k1=bcfg.k1, b=bcfg.b, method=bcfg.method)
-    retriever.index(tokens, show_progress=progress)
+    index = bm25s.BM25(k1=bcfg.k1, b=bcfg.b, method=bcfg.method)
+    index.index(tokens, show_progress=progress)
+    return index, tok, tokens, t_tok
+
+
+def stage_bm25(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool = True) -> None:
+    bcfg = cfg.kb.bm25
+    chunks = read_chunks(out / CHUNKS_FILE)
+    retriever, tok, tokens, t_tok = bm25_index([c.text for c in chunks], bcfg, progress)
+    empty = sum(1 for t in tokens if not t)
     bdir = out / BM25_DIR
     bdir.mkdir(exist_ok=True)
     retriever.save(str(bdir), allow_pickle=False, show_progress=False)

@@ -100,12 +100,14 @@ class KnowledgeBase:
         logging.getLogger("bm25s").setLevel(logging.WARNING)
         return bm25s.BM25.load(str(self.dir / BM25_DIR), mmap=True, allow_pickle=False)
 
-    def search_bm25(self, queries: list[str], k: int, n_threads: int = 1) -> list[list[Hit]]:
+    def search_bm25(self, queries: list[str], k: int, n_threads: int = 1, index=None) -> list[list[Hit]]:
         """Top-k chunks per query by BM25; a query with no index terms gets no hits (and a warning).
         ``n_threads`` > 1 scores large batches in threads (a small batch runs in this thread: starting a pool
-        costs more than scoring a query)."""
-        tokens = self.tokenizer.tokenize_batch(queries)
-        vocab = self.bm25.vocab_dict
+        costs more than scoring a query). ``index``: another (bm25s index, tokenizer) over the same chunks
+        (``knowledge_base.build.bm25_index``) instead of the stored one."""
+        bm25, tokenizer = index if index is not None else (self.bm25, self.tokenizer)
+        tokens = tokenizer.tokenize_batch(queries)
+        vocab = bm25.vocab_dict
         ids = [[vocab[t] for t in toks if t in vocab] for toks in tokens]
         out: list[list[Hit]] = [[] for _ in queries]
         live = [i for i, q in enumerate(ids) if q]
@@ -115,7 +117,7 @@ class KnowledgeBase:
         if not live:
             return out
         k_eff = min(k, len(self.chunks))
-        docs, scores = self.bm25.retrieve([ids[i] for i in live], k=k_eff, show_progress=False,
+        docs, scores = bm25.retrieve([ids[i] for i in live], k=k_eff, show_progress=False,
                                           n_threads=n_threads if n_threads > 1 and len(live) >= 256 else 0)
         for row, i in enumerate(live):
             hits = [Hit(int(d), float(s)) for d, s in zip(docs[row], scores[row]) if s > 0]

@@ -60,3 +60,33 @@ def test_shipped_configs_load():
         if "ablations" in path.parts:
             continue
         load_config(path)
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("scoring.method=logit", r"scoring\.method: unknown scorer 'logit'; choose one of generate, logits"),
+    ("router.name=clasifier", r"router\.name: unknown router 'clasifier'; choose one of always-korean, "),
+    ("llm.backend=vlm", r"llm\.backend: unknown LLM backend 'vlm'; choose one of hf, vllm"),
+    ("kb.sources=[{name: wiki, path: a}, {name: wikii, path: b}]", r"kb\.sources\[1\]\.name: unknown knowledge-base"),
+    ("data.format=csvv", r"data\.format: unknown question format 'csvv'; choose one of auto, "),
+    ("prompt.template=defualt", r"prompt\.template: unknown prompt template 'defualt'"),
+    ("kb.encoder.backend=st", r"kb\.encoder\.backend: unknown encoder backend 'st'"),
+])
+def test_component_names_are_checked_when_the_config_loads(override, needle):
+    with pytest.raises(ConfigError, match=needle):
+        load_config(None, [override])
+
+
+def test_a_grid_variant_with_an_unknown_name_fails_before_any_model_loads(tmp_path, capsys):
+    """The model path does not exist: had the run got as far as loading it, the error would be another one."""
+    from eval.ablate import main as ablate
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("variants:\n  base: []\n  typo: [scoring.method=generat]\n")
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"id": "a", "paragraph": "", "question": "q?", "choices": ["1", "2"], "answer": 1}\n')
+    with pytest.raises(SystemExit):
+        ablate(["--data", str(data), "--grid", str(grid), "--out", str(tmp_path / "o"),
+                "-o", f"llm.model={tmp_path / 'no-such-model'}"])
+    err = capsys.readouterr().err
+    assert "grid variant 'typo'" in err and "unknown scorer 'generat'; choose one of generate, logits" in err
+    assert not (tmp_path / "o").exists()
