@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .components import COMPONENT_ERROR, check_component_names
 from .hashing import short_hash
 from .paths import default_data_root
 
@@ -216,65 +217,6 @@ class FinetuneConfig(Section):
     early_stopping_patience: int = Field(3, ge=0, description="Evaluations without improvement; 0 = off.")
     logging_steps: int = Field(5, ge=1)
     seed: int = 42
-
-
-#: Config fields that name a registered component: field → (module holding the registry, registry attribute,
-#: modules that register into it). ``RunConfig`` checks every such name when it is validated — a typo in
-#: ``scoring.method`` is a config error naming the choices before any model loads. A plugin registers into
-#: the registry (e.g. ``@SCORERS.register("mine")``) and is imported before the config is loaded.
-COMPONENTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "llm.backend": ("rag.llm.base", "LLM_BACKENDS", ("rag.llm.hf", "rag.llm.vllm_backend")),
-    "scoring.method": ("rag.scoring.base", "SCORERS", ("rag.scoring.logits", "rag.scoring.generate")),
-    "router.name": ("rag.router.base", "ROUTERS", ("rag.router.classifier", "rag.router.keywords",
-                                                   "rag.router.llm_router")),
-    "prompt.template": ("rag.prompts.templates", "TEMPLATES", ()),
-    "kb.encoder.backend": ("knowledge_base.encoders", "ENCODERS", ()),
-    "kb.sources[].name": ("knowledge_base.sources", "SOURCES", ()),
-    "data.format": ("rag.data.loaders", "LOADERS", ()),
-    "finetune.datasets[].name": ("rag.data.loaders", "LOADERS", ()),
-}
-COMPONENT_ERROR = "unknown component name(s):\n  "
-#: values accepted besides registered names
-_ALSO_ALLOWED = {"data.format": {"auto"}, "finetune.datasets[].name": {"auto"}}
-
-
-def _registry(field: str):
-    import importlib
-
-    module, attr, registering = COMPONENTS[field]
-    for m in registering:
-        importlib.import_module(m)
-    return getattr(importlib.import_module(module), attr)
-
-
-def check_component_names(cfg: RunConfig) -> None:
-    """Raise ValueError naming the field and the registered choices for any unknown component name."""
-    errors = []
-    for field in COMPONENTS:
-        if "[]" in field:  # a list of sections, each with a name
-            items = _get_dotted(cfg, field.split("[]")[0])
-            values = [(f"{field.split('[]')[0]}[{i}].name", s.name) for i, s in enumerate(items)]
-        else:
-            values = [(field, _get_dotted(cfg, field))]
-        for where, name in values:
-            if name is None or name in _ALSO_ALLOWED.get(field, ()):
-                continue
-            if field == "prompt.template" and (str(name).endswith((".yaml", ".yml")) or "/" in str(name)):
-                continue  # a template file, checked when loaded
-            reg = _registry(field)
-            if name not in reg:
-                extra = sorted(_ALSO_ALLOWED.get(field, ()))
-                errors.append(f"{where}: unknown {reg.kind} {name!r}; choose one of "
-                              f"{', '.join(extra + reg.names())}")
-    if errors:
-        raise ValueError(COMPONENT_ERROR + "\n  ".join(errors))
-
-
-def _get_dotted(cfg: BaseModel, dotted: str) -> Any:
-    obj: Any = cfg
-    for part in dotted.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 class RunConfig(Section):

@@ -12,7 +12,7 @@ so that runs that share a part (ablation variants, fine-tuning's dev scoring, th
 | router | ``make_router(cfg.router, llm)`` | ``cfg.router`` (+ the LLM for ``router.name: llm``) |
 | retriever | ``retrievers.get_retriever(cfg.retrieval)`` | ``retriever.fingerprint`` (KB + retrieval settings) |
 | scorer | ``make_scorer(llm, cfg.scoring)`` | LLM + ``cfg.scoring`` |
-| hints | ``load_hints(prompt.hints_path)`` | the hints file |
+| hints | ``rag.prompts.hints_file.load_hints(prompt.hints_path)`` | the hints file |
 
 Retrieved documents are cached by the retriever's fingerprint, ``top_k`` and the query (``Pipeline.retrieve``):
 two variants that differ in ``retrieval.kb``, ``candidates`` or ``reranker`` never share documents. The
@@ -99,7 +99,7 @@ class Assembly:
         path = cfg.resolve_path(cfg.prompt.hints_path)
         key = str(path.resolve())
         if key not in self.hints:
-            from .hints import load_hints
+            from .prompts.hints_file import load_hints
 
             self.hints[key] = load_hints(path)
         return self.hints[key]

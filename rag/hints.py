@@ -23,22 +23,6 @@ def template_hash() -> str:
     return short_hash(HINT_TEMPLATE)
 
 
-def load_hints(path: Path) -> dict[str, str]:
-    """id → hint from a hints.jsonl (the newest entry per id wins)."""
-    if not path.exists():
-        raise FileNotFoundError(f"hints file not found: {path} (generate it with python -m rag.hints)")
-    out = {}
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    raise ValueError(f"{path}, line {i}: invalid JSON") from None
-                out[rec["id"]] = rec["hint"]
-    return out
-
-
 def generate_hints(llm, questions, out: Path, batch_size: int = 4, max_new_tokens: int = 96) -> int:
     tok = llm.tokenizer
     key = (llm.model_id, template_hash())

@@ -2,9 +2,10 @@
 import json
 
 from common.config import LLMConfig, PromptConfig
-from rag.hints import generate_hints, load_hints
+from rag.hints import generate_hints
 from rag.llm import load_llm
 from rag.prompts import PromptBuilder
+from rag.prompts.hints_file import load_hints
 
 
 def test_hints_cache_and_prompt(tmp_path, tiny_qwen_dir, train_rows):
