@@ -39,6 +39,19 @@ def _n_choices(rng: random.Random) -> int:
     return 5 if rng.random() < 0.5 else 4
 
 
+def _with_count(rng: random.Random, gold: str, own: list[str], pool: list[str]) -> list[str]:
+    """gold + own wrong choices, filled up (or cut) to 4 or 5 with choices of other items; shuffled."""
+    k = _n_choices(rng) - 1
+    wrong = [c for c in own if c != gold][:k]
+    while len(wrong) < k:
+        c = rng.choice(pool)
+        if c != gold and c not in wrong:
+            wrong.append(c)
+    choices = [gold, *wrong]
+    rng.shuffle(choices)
+    return choices
+
+
 @_family("korquad-mc", KOREAN, "KorQuAD 1.0 dev made multiple-choice (answer in the passage)", synthetic=True)
 def _korquad_mc(root: Path, limit: int = 2000) -> list[Question]:
     data = json.loads((root / "retrieval/korquad_v1_dev.json").read_text(encoding="utf-8"))["data"]
@@ -52,14 +65,7 @@ def _korquad_mc(root: Path, limit: int = 2000) -> list[Question]:
                 gold = qa["answers"][0]["text"]
                 pool = [a for a in art_answers if a != gold]
                 rng.shuffle(pool)
-                k = _n_choices(rng) - 1
-                distract = pool[:k]
-                while len(distract) < k:
-                    a = rng.choice(all_answers)
-                    if a != gold and a not in distract:
-                        distract.append(a)
-                choices = [gold, *distract]
-                rng.shuffle(choices)
+                choices = _with_count(rng, gold, pool, all_answers)
                 out.append(Question(id=f"korquad/{qa['id']}", paragraph=p["context"], question=qa["question"],
                                     choices=choices, answer=choices.index(gold) + 1, source="KorQuAD-MC",
                                     subject="reading", domain=KOREAN))
@@ -126,19 +132,6 @@ _COPA_STEMS = {"원인": ("다음 문장의 원인으로 가장 알맞은 것은
 def _place(rng: random.Random, stem: str, text: str) -> tuple[str, str]:
     """(paragraph, question): the text as the passage, or quoted inside the question (no passage)."""
     return ("", f"{stem}\n“{text}”") if rng.random() < 0.5 else (text, stem)
-
-
-def _with_count(rng: random.Random, gold: str, own: list[str], pool: list[str]) -> list[str]:
-    """gold + own wrong choices, filled up (or cut) to 4 or 5 with choices of other items; shuffled."""
-    k = _n_choices(rng) - 1
-    wrong = [c for c in own if c != gold][:k]
-    while len(wrong) < k:
-        c = rng.choice(pool)
-        if c != gold and c not in wrong:
-            wrong.append(c)
-    choices = [gold, *wrong]
-    rng.shuffle(choices)
-    return choices
 
 
 @_family("kobest-mc", KOREAN, "KoBEST HellaSwag/COPA/WiC as 국어 items, often without a passage", synthetic=True)
