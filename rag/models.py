@@ -12,6 +12,7 @@ transformers loads in seconds instead of dequantising the GGUF (~1 min) on every
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,10 +111,20 @@ def convert_to_hf(asset: GGUFAsset = DEMO_LLM) -> Path:
         if hasattr(model.config, attr):
             delattr(model.config, attr)
     model.is_quantized = False
-    tmp = out.with_name(out.name + ".tmp")
-    tok.save_pretrained(tmp)
-    model.save_pretrained(tmp)
-    tmp.replace(out)
+    # a private temporary folder, so that two processes converting at once (a fetch and a demo) do not write
+    # into each other's; the first to finish wins and the other's copy is discarded
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent))
+    try:
+        tok.save_pretrained(tmp)
+        model.save_pretrained(tmp)
+        try:
+            tmp.replace(out)
+        except OSError:
+            if not ((out / "config.json").exists() and any(out.glob("*.safetensors"))):
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
     return out
 
 
