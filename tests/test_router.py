@@ -127,7 +127,7 @@ def test_synthetic_families_carry_no_shape_label(data_root):
 
     from rag.router.families import FAMILIES
 
-    for name in ("kobest-mc", "korquad-mc", "wiki-jaryo"):
+    for name in ("kobest-mc", "korquad-mc", "wiki-jaryo", "wiki-gabeul"):
         qs = FAMILIES.get(name).load(data_root)
         assert len(qs) == 2000 and qs[0].metadata["family"] == name
         for half in (qs[:1000], qs[1000:]):

@@ -17,6 +17,7 @@ stand on both sides. Families by name (``FAMILIES.get(name)``), each read from t
 | ``korquad-mc`` | korean | synthetic: KorQuAD dev made multiple-choice (``synthetic.py``) |
 | ``wiki-jaryo`` | social | synthetic: 수능-사회-shaped items from Korean Wikipedia (``synthetic.py``) |
 | ``kobest-mc`` | korean | synthetic: KoBEST HellaSwag/COPA/WiC as 국어 items, often without a passage |
+| ``wiki-gabeul`` | social | synthetic: 갑/을 two-position items (ethics, society, politics, economics) from Korean Wikipedia |
 
 ``kice`` years 2020–2024 are the competition test's KCSAT rows: the shipped router (``default_training``)
 leaves them out so that its competition-test figure is not measured on its own training items.
@@ -191,4 +192,4 @@ def default_training(root: Path) -> list[Question]:
     return out
 
 
-from . import synthetic as _synthetic  # noqa: F401  (registers korquad-mc, wiki-jaryo and kobest-mc)
+from . import synthetic as _synthetic  # noqa: F401  (registers the synthetic families)

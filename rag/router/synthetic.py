@@ -15,6 +15,10 @@ next (HellaSwag), cause or effect (COPA), a word's sense in context (WiC) — in
 sometimes in the passage and sometimes quoted in the question. Without it the only 국어 families are
 passage reading, and "no passage" alone would say 사회.
 
+``wiki-gabeul`` (social): the 갑/을 shape of 수능 윤리·사회·문화·정치와 법 items — two Wikipedia articles of one
+field speak as 갑 and 을, choices (or a <보기> of ㄱ–ㄹ statements) are later sentences of theirs and of other
+articles of the field; half from the ethics-and-philosophy articles. No training family had a 갑/을 item.
+
 All are deterministic (seeded by id) and vary their choice count (4 or 5) so it carries no label.
 """
 from __future__ import annotations
@@ -174,3 +178,58 @@ def _kobest_mc(root: Path, limit: int = 2000) -> list[Question]:
                             domain=KOREAN))
     out.sort(key=lambda q: random.Random(f"order/{q.id}").random())  # not the seed that drew its choice count
     return out[:limit]
+
+
+GABEUL_STEMS = ("갑, 을의 입장에 대한 설명으로 옳은 것은?", "갑의 입장에서 을에게 제기할 수 있는 비판으로 가장 적절한 것은?",
+                "갑, 을의 공통된 입장으로 가장 적절한 것은?", "을과 비교한 갑의 입장으로 가장 적절한 것은?",
+                "갑, 을 사상가의 입장으로 옳지 않은 것은?", "다음 대화에서 갑, 을의 주장에 대한 설명으로 옳은 것은?")
+GABEUL_BOGI_STEMS = ("갑, 을의 입장에 대한 옳은 설명만을 <보기>에서 있는 대로 고른 것은?",
+                     "갑의 입장에서 을에게 할 수 있는 비판으로 적절한 것만을 <보기>에서 고른 것은?")
+_LETTERS = "ㄱㄴㄷㄹ"
+_COMBOS = ("ㄱ, ㄴ", "ㄱ, ㄷ", "ㄴ, ㄷ", "ㄴ, ㄹ", "ㄷ, ㄹ", "ㄱ, ㄴ, ㄷ", "ㄱ, ㄷ, ㄹ", "ㄴ, ㄷ, ㄹ")
+
+
+@_family("wiki-gabeul", SOCIAL, "갑/을 two-position items from Korean Wikipedia (ethics, society, politics, economics)",
+         synthetic=True)
+def _wiki_gabeul(root: Path, limit: int = 2000) -> list[Question]:
+    """Two articles of one field speak as 갑 and 을 (their opening sentences, titles masked), and the choices
+    (or a <보기> of ㄱ–ㄹ statements) are later sentences of theirs and of other articles of the field:
+    the 갑/을 shape of 수능 윤리·사회·문화·정치와 법 items, whose answer needs knowledge, not the passage.
+    Half of the items come from the ethics-and-philosophy articles."""
+    fields = ("ethics_philosophy", "society", "politics_law", "economics")
+    arts: dict[str, list[tuple[str, list[str]]]] = {f: [] for f in fields}
+    with gzip.open(root / "kb/kowiki_social_2020.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            if r["domain"] in arts and len(r["title"]) >= 2:
+                sents = _sentences(r["text"])
+                if len(sents) >= 6:
+                    arts[r["domain"]].append((r["title"], sents))
+    out: list[Question] = []
+    for n in range(limit):
+        rng = random.Random(f"wiki-gabeul/{n}")
+        field = "ethics_philosophy" if rng.random() < 0.5 else rng.choice(fields[1:])
+        (ta, sa), (tb, sb) = rng.sample(arts[field], 2)
+        a = [s.replace(ta, "갑") for s in sa]
+        b = [s.replace(tb, "을") for s in sb]
+        passage = f"갑: {a[0]} {a[1]}\n을: {b[0]} {b[1]}"
+        pool = [s for _, ss in rng.sample(arts[field], min(20, len(arts[field]))) for s in ss[2:6]]
+        gold = rng.choice(a[2:])
+        if rng.random() < 0.3:  # a <보기> of four statements, choices are letter combinations
+            statements = [gold, rng.choice(b[2:]), *rng.sample(pool, 2)]
+            rng.shuffle(statements)
+            bogi = "\n".join(f"{_LETTERS[i]}. {s}" for i, s in enumerate(statements))
+            right = _LETTERS[statements.index(gold)]
+            combos = [c for c in _COMBOS if right in c]
+            answer_text = rng.choice(combos)
+            choices = _with_count(rng, answer_text, [c for c in _COMBOS if c != answer_text], list(_COMBOS))
+            q = Question(id=f"wiki-gabeul/{n}", paragraph=passage, question=rng.choice(GABEUL_BOGI_STEMS),
+                         question_plus=bogi, choices=choices, answer=choices.index(answer_text) + 1,
+                         source="wiki-gabeul", subject=field, domain=SOCIAL)
+        else:
+            choices = _with_count(rng, gold, [rng.choice(b[2:])], pool)
+            q = Question(id=f"wiki-gabeul/{n}", paragraph=passage, question=rng.choice(GABEUL_STEMS),
+                         choices=choices, answer=choices.index(gold) + 1, source="wiki-gabeul", subject=field,
+                         domain=SOCIAL)
+        out.append(q)
+    return out
