@@ -60,7 +60,7 @@ def main() -> int:
     records = pipe.run(qs)
     t_pipe = time.perf_counter() - t
     routes = pipe.route(qs)
-    built = pipe.prompts(qs, [pipe.gate(d) for d in pipe.retrieve(qs, routes)])
+    built = pipe.prompts(qs, [pipe.gate(d) for d in pipe.retrieve(qs, routes)[0]])
     prompts = [b[0][1].text for b in built]
     enc = llm.encode(prompts)
     order = sorted(range(len(enc)), key=lambda i: -len(enc[i]))

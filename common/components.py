@@ -13,7 +13,7 @@ from typing import Any
 #: field → (module holding the registry, registry attribute, modules that register into it)
 COMPONENTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "llm.backend": ("rag.llm.base", "LLM_BACKENDS", ("rag.llm.hf", "rag.llm.vllm_backend")),
-    "scoring.method": ("rag.scoring.base", "SCORERS", ("rag.scoring.logits", "rag.scoring.generate")),
+    "scoring.method": ("rag.scoring.base", "SCORERS", ("rag.scoring.logits", "rag.scoring.generate", "rag.scoring.evidence")),
     "router.name": ("rag.router.base", "ROUTERS", ("rag.router.classifier", "rag.router.keywords",
                                                    "rag.router.llm_router")),
     "prompt.template": ("rag.prompts.templates", "TEMPLATES", ()),

@@ -132,7 +132,15 @@ class RetrievalConfig(Section):
     alpha: float = Field(0.1, ge=0.0, le=1.0, description="Convex weight of the dense score.")
     norm: Literal["minmax", "zscore"] = "zscore"
     min_score: float | None = Field(None, description="Drop retrieved chunks scoring below this.")
-    query: Literal["question", "question+passage", "question+passage+choices"] = "question+passage"
+    query: Literal["question", "question+passage", "question+passage+choices", "per_choice"] = Field(
+        "question+passage", description="per_choice: one query per choice (question, passage head, <보기>, the "
+                                        "choice); the prompt shows evidence grouped under each choice.")
+    gate: Literal["none", "evidence"] = Field(
+        "none", description="evidence: keep retrieved context only when the per-choice evidence separates the "
+                            "choices (margin >= evidence_margin); min_score gates chunks either way.")
+    evidence_margin: float = Field(0.2, ge=0.0, le=1.0,
+                                   description="Evidence margin (top choice probability minus the second) the "
+                                               "evidence gate asks for.")
     reranker: str | None = Field(None, description="CrossEncoder Hub id or dir; None = no reranking.")
     reranker_top_k: int = Field(20, ge=1)
 
@@ -175,9 +183,14 @@ class LLMConfig(Section):
 
 
 class ScoringConfig(Section):
-    method: str = Field("logits", description="logits | generate.")
+    method: str = Field("logits", description="logits | generate | evidence (retrieval-only, no LLM).")
     permutations: int = Field(1, ge=1, description="Average over k cyclic shifts of the choices.")
     max_new_tokens: int = Field(8, ge=1, description="generate only.")
+    evidence_weight: float = Field(0.0, ge=0.0, description="Add this times the retrieval-only answerer's "
+                                   "log-probabilities to the LLM's on questions routed to 사회 (tune on "
+                                   "competition-dev); 0 = off.")
+    evidence_temperature: float = Field(0.1, gt=0.0, description="Softmax temperature of the retrieval-only "
+                                        "answerer over support shares.")
 
 
 class EvalConfig(Section):

@@ -32,7 +32,14 @@ from .router.base import Router
 
 
 def needs_retriever(cfg: RunConfig) -> bool:
-    return bool(cfg.retrieval.kb) and cfg.router.name != "always-korean"
+    """Whether the run retrieves: a KB is set and either some question can be routed to 사회 or the answers
+    come from the knowledge base (``scoring.method: evidence`` answers every question from it)."""
+    return bool(cfg.retrieval.kb) and (cfg.router.name != "always-korean" or cfg.scoring.method == "evidence")
+
+
+def needs_llm(cfg: RunConfig) -> bool:
+    """Whether the run loads an LLM: not for the retrieval-only answerer (unless the router is the LLM)."""
+    return cfg.scoring.method != "evidence" or cfg.router.name == "llm"
 
 
 class Assembly:
@@ -85,9 +92,9 @@ class Assembly:
     def scorer(self, cfg: RunConfig):
         from .scoring import make_scorer
 
-        key = short_hash([config_hash(cfg.llm), config_dict(cfg.scoring)])
+        key = short_hash([config_hash(cfg.llm) if needs_llm(cfg) else None, config_dict(cfg.scoring)])
         if key not in self.scorers:
-            s = make_scorer(self.llm(cfg), cfg.scoring)
+            s = make_scorer(self.llm(cfg) if needs_llm(cfg) else None, cfg.scoring)
             if self.share_prompt_scores and hasattr(s, "cache"):
                 s.cache = {}
             self.scorers[key] = s
@@ -106,5 +113,6 @@ class Assembly:
 
     # ------------------------------------------------------------------ the run
     def pipeline(self, cfg: RunConfig) -> Pipeline:
-        return Pipeline(cfg, self.llm(cfg), self.router(cfg), self.retriever(cfg), self.hints_for(cfg),
+        llm = self.llm(cfg) if needs_llm(cfg) else None
+        return Pipeline(cfg, llm, self.router(cfg), self.retriever(cfg), self.hints_for(cfg),
                         scorer=self.scorer(cfg), retrieval_cache=self.retrieval_cache)

@@ -1,4 +1,10 @@
-"""The conditional pipeline: route → (social: build query → retrieve → gate by min_score) → prompt → score.
+"""The conditional pipeline: route → (social: build query → retrieve → gate) → prompt → score.
+
+``retrieval.query: per_choice`` retrieves once per choice (``rag.evidence``) and the prompt shows the evidence
+grouped under each choice; the per-choice evidence also feeds ``scoring.method: evidence`` (the
+retrieval-only answerer, no LLM, every question), ``scoring.evidence_weight`` (added to the LLM's
+log-probabilities on 사회 routes) and ``retrieval.gate: evidence`` (context kept only when the evidence
+separates the choices).
 
     pipe = Assembly().pipeline(cfg)                # rag.assembly builds and caches the parts
     records = pipe.run(questions)                  # one rag.record.Prediction per question
@@ -7,13 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from common.config import RunConfig
 
 from .data.question import Question
+from .evidence import EvidenceAnswerer, EvidenceResult, choice_queries
 from .prompts import PromptBuilder
 from .record import Prediction
 from .router.base import SOCIAL, Route, Router
@@ -39,14 +46,25 @@ class Timing:
     score: float = 0.0
 
 
+def uses_evidence(cfg: RunConfig) -> bool:
+    """Whether the run needs per-choice evidence."""
+    return (cfg.scoring.method == "evidence" or cfg.scoring.evidence_weight > 0 or cfg.retrieval.gate == "evidence"
+            or cfg.retrieval.query == "per_choice")
+
+
 class Pipeline:
     """The stages of one run over parts it is handed (``rag.assembly.Assembly`` builds and shares them)."""
 
     def __init__(self, cfg: RunConfig, llm, router: Router, retriever=None, hints: dict[str, str] | None = None,
                  scorer: Scorer | None = None, retrieval_cache: dict[str, list] | None = None):
         self.cfg, self.llm, self.router, self.retriever = cfg, llm, router, retriever
-        self.builder = PromptBuilder(llm.tokenizer, cfg.prompt)
         self.scorer: Scorer = scorer or make_scorer(llm, cfg.scoring)
+        self.llm_free = not getattr(self.scorer, "needs_llm", True)
+        if self.llm_free and retriever is None:
+            raise ValueError("scoring.method=evidence answers from the knowledge base: set retrieval.kb")
+        self.builder = PromptBuilder(llm.tokenizer, cfg.prompt) if llm is not None else None
+        self.answerer = EvidenceAnswerer(retriever, cfg.retrieval.top_k, cfg.scoring.evidence_temperature) \
+            if retriever is not None and uses_evidence(cfg) else None
         self.hints = hints or {}
         self.timing = Timing()
         self.retrieval_cache: dict[str, list] = {} if retrieval_cache is None else retrieval_cache
@@ -58,39 +76,63 @@ class Pipeline:
         self.timing.route += time.time() - t
         return routes
 
-    def retrieve(self, qs: Sequence[Question], routes: Sequence[Route]) -> list[list]:
-        """Retrieved docs per question (empty for 국어 routes or without a retriever); results are cached by the
-        retriever's fingerprint (KB + retrieval settings), ``top_k`` and the query, so pipelines that share a
-        cache reuse documents only when they would retrieve the same ones."""
+    def _batch(self, queries: list[str]) -> list[list]:
+        """Retrieved docs per query, cached by the retriever's fingerprint (KB + retrieval settings), ``top_k``
+        and the query, so pipelines that share a cache reuse documents only when they would retrieve the same."""
+        fp = getattr(self.retriever, "fingerprint", "") or f"object-{id(self.retriever)}"
+        key = lambda qy: f"{fp}|{self.cfg.retrieval.top_k}|{qy}"
+        missing = [qy for qy in dict.fromkeys(queries) if key(qy) not in self.retrieval_cache]
+        if missing:
+            for qy, docs in zip(missing, self.retriever.batch_retrieve(missing, self.cfg.retrieval.top_k)):
+                self.retrieval_cache[key(qy)] = docs
+        return [self.retrieval_cache[key(qy)] for qy in queries]
+
+    def per_choice(self, qs: Sequence[Question], which: list[int]) -> dict[int, list[list]]:
+        """[choice] -> docs for the questions ``which``; all their choices in one batch."""
+        queries = [choice_queries(qs[i], self.answerer.passage_chars if self.answerer else 300) for i in which]
+        flat = self._batch([qy for qq in queries for qy in qq])
+        out, k = {}, 0
+        for i, qq in zip(which, queries):
+            out[i] = flat[k: k + len(qq)]
+            k += len(qq)
+        return out
+
+    def retrieve(self, qs: Sequence[Question], routes: Sequence[Route]) -> tuple[list[list], dict[int, list[list]]]:
+        """Docs per question for the prompt (empty for 국어 routes or without a retriever) and, when the run uses
+        evidence, per-choice docs ({question index: [choice] -> docs}; every question with
+        ``scoring.method: evidence``, 사회 routes otherwise)."""
         t = time.time()
         r = self.cfg.retrieval
         out: list[list] = [[] for _ in qs]
+        per_choice: dict[int, list[list]] = {}
         if self.retriever is not None:
-            todo = [i for i, rt in enumerate(routes) if rt.label == SOCIAL]
-            queries = [retrieval_query(qs[i], r.query) for i in todo]
-            fp = getattr(self.retriever, "fingerprint", "") or f"object-{id(self.retriever)}"
-            key = lambda qy: f"{fp}|{r.top_k}|{qy}"
-            missing = [qy for qy in dict.fromkeys(queries) if key(qy) not in self.retrieval_cache]
-            if missing:
-                for qy, docs in zip(missing, self.retriever.batch_retrieve(missing, r.top_k)):
-                    self.retrieval_cache[key(qy)] = docs
-            for i, qy in zip(todo, queries):
-                out[i] = self.retrieval_cache[key(qy)]
+            social = [i for i, rt in enumerate(routes) if rt.label == SOCIAL]
+            if self.answerer is not None:
+                per_choice = self.per_choice(qs, list(range(len(qs))) if self.llm_free else social)
+            if r.query == "per_choice":
+                for i in social:
+                    out[i] = interleave_choices(per_choice[i])
+            elif not self.llm_free:
+                for i, docs in zip(social, self._batch([retrieval_query(qs[i], r.query) for i in social])):
+                    out[i] = docs
         self.timing.retrieve += time.time() - t
-        return out
+        return out, per_choice
 
-    def gate(self, docs: list) -> list:
-        ms = self.cfg.retrieval.min_score
-        return [d for d in docs if ms is None or d.score >= ms]
+    def gate(self, docs: list, evidence: EvidenceResult | None = None) -> list:
+        r = self.cfg.retrieval
+        if r.gate == "evidence" and evidence is not None and evidence.margin < r.evidence_margin:
+            return []
+        return [d for d in docs if r.min_score is None or d.score >= r.min_score]
 
     def prompts(self, qs: Sequence[Question], contexts: Sequence[list]) -> list:
         t = time.time()
         res = []
         for q, ctx in zip(qs, contexts):
             hint = (self.hints.get(q.id) or q.hint) if self.cfg.prompt.hints else None
-            ctx_dicts = [{"title": d.title, "text": d.text} for d in ctx]
+            ctx_dicts = [{"title": d.title, "text": d.text, "choice": d.metadata.get("choice")} for d in ctx]
             orders = cyclic_orders(q.n_choices, self.cfg.scoring.permutations)
-            res.append([(order, self.builder.build(q.with_choices(order), ctx_dicts, hint)) for order in orders])
+            res.append([(order, self.builder.build(q.with_choices(order), _reorder(ctx_dicts, order), hint))
+                        for order in orders])
         self.timing.prompt += time.time() - t
         return res
 
@@ -110,24 +152,70 @@ class Pipeline:
         self.timing.score += time.time() - t
         return out
 
+    def evidence(self, qs: Sequence[Question], per_choice: dict[int, list[list]]) -> list[EvidenceResult | None]:
+        out: list[EvidenceResult | None] = [None] * len(qs)
+        if self.answerer is not None and per_choice:
+            idx = sorted(per_choice)
+            for i, res in zip(idx, self.answerer.score([qs[i] for i in idx], [per_choice[i] for i in idx])):
+                out[i] = res
+        return out
+
     # ------------------------------------------------------------------ all together
     def run(self, qs: Sequence[Question]) -> list[Prediction]:
         routes = self.route(qs)
-        retrieved = self.retrieve(qs, routes)
-        kept = [self.gate(d) for d in retrieved]
+        retrieved, per_choice = self.retrieve(qs, routes)
+        ev = self.evidence(qs, per_choice)
+        if self.llm_free:
+            probs = self.scorer.from_evidence(ev)
+            return [self._record(q, rt, interleave_choices(per_choice[i]), [], None, p)
+                    for i, (q, rt, p) in enumerate(zip(qs, routes, probs))]
+        kept = [self.gate(d, e) for d, e in zip(retrieved, ev)]
         built = self.prompts(qs, kept)
         probs = self.score(qs, built)
-        records = []
-        for q, rt, ret, kp, b, p in zip(qs, routes, retrieved, kept, built, probs):
-            pred = int(np.argmax(p)) + 1
-            pr = b[0][1]
-            records.append(Prediction(
-                id=q.id, source=q.source, subject=q.subject, domain=q.domain,
-                route=rt.label, route_confidence=round(rt.confidence, 6), p_social=round(rt.p_social, 6),
-                route_uncertain=bool(rt.uncertain), retrieved=[d.to_dict() for d in ret], context_used=pr.context_used,
-                context_gated_out=len(ret) - len(kp), context_dropped_for_budget=pr.context_dropped,
-                passage_trimmed_chars=pr.passage_trimmed_chars, over_budget=pr.over_budget,
-                prompt_tokens=pr.n_tokens, n_choices=q.n_choices,
-                probs=[round(float(x), 6) for x in p], prediction=pred, gold=q.answer,
-                correct=None if q.answer is None else pred == q.answer))
-        return records
+        w = self.cfg.scoring.evidence_weight
+        if w > 0:  # log p = log p_llm + w · log p_evidence (renormalised), on questions with evidence
+            probs = [p if e is None else _fuse(p, e.probs, w) for p, e in zip(probs, ev)]
+        return [self._record(q, rt, ret, kp, b[0][1], p)
+                for q, rt, ret, kp, b, p in zip(qs, routes, retrieved, kept, built, probs)]
+
+    @staticmethod
+    def _record(q: Question, rt: Route, ret: list, kept: list, pr, p: np.ndarray) -> Prediction:
+        pred = int(np.argmax(p)) + 1
+        return Prediction(
+            id=q.id, source=q.source, subject=q.subject, domain=q.domain,
+            route=rt.label, route_confidence=round(rt.confidence, 6), p_social=round(rt.p_social, 6),
+            route_uncertain=bool(rt.uncertain), retrieved=[d.to_dict() for d in ret],
+            context_used=pr.context_used if pr else 0, context_gated_out=len(ret) - len(kept) if pr else 0,
+            context_dropped_for_budget=pr.context_dropped if pr else 0,
+            passage_trimmed_chars=pr.passage_trimmed_chars if pr else 0, over_budget=pr.over_budget if pr else False,
+            prompt_tokens=pr.n_tokens if pr else 0, n_choices=q.n_choices,
+            probs=[round(float(x), 6) for x in p], prediction=pred, gold=q.answer,
+            correct=None if q.answer is None else pred == q.answer)
+
+
+def interleave_choices(per_choice: list[list]) -> list:
+    """Per-choice docs as one list, round-robin over the choices (each choice's best first, then each one's
+    second, …; a chunk found for two choices kept once, under the first), each tagged with its choice
+    (``metadata["choice"]``, 1-based): dropping from the end for the token budget takes from every choice."""
+    seen, out = set(), []
+    for rank in range(max((len(d) for d in per_choice), default=0)):
+        for c, docs in enumerate(per_choice):
+            if rank < len(docs) and docs[rank].chunk_id not in seen:
+                seen.add(docs[rank].chunk_id)
+                d = docs[rank]
+                out.append(replace(d, metadata={**d.metadata, "choice": c + 1}))
+    return out
+
+
+def _reorder(ctx: list[dict], order: list[int]) -> list[dict]:
+    """Choice tags follow the choices when they are shown permuted (``order[j]`` is shown at position j)."""
+    if not any(c.get("choice") for c in ctx):
+        return ctx
+    shown = {orig + 1: j + 1 for j, orig in enumerate(order)}
+    return [c | {"choice": shown.get(c["choice"], c["choice"])} if c.get("choice") else c for c in ctx]
+
+
+def _fuse(p_llm: np.ndarray, p_ev: np.ndarray, w: float) -> np.ndarray:
+    lp = np.log(np.clip(p_llm, 1e-12, 1)) + w * np.log(np.clip(p_ev, 1e-12, 1))
+    e = np.exp(lp - lp.max())
+    return e / e.sum()

@@ -80,8 +80,8 @@ def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool =
     write_submission([(r.id, r.prediction) for r in records], out / PREDICTIONS)
     summary = summarize(records)
     summary["timing_seconds"] = {k: round(v, 2) for k, v in vars(pipe.timing).items() if isinstance(v, float)}
-    summary["model"] = pipe.llm.model_id
-    summary["prompt_template_hash"] = pipe.builder.template_hash
+    summary["model"] = pipe.llm.model_id if pipe.llm is not None else "(none: retrieval-only answerer)"
+    summary["prompt_template_hash"] = pipe.builder.template_hash if pipe.builder is not None else None
     (out / SUMMARY).write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
     return records
 

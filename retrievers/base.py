@@ -24,8 +24,11 @@ class RetrievedDoc:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"chunk_id": self.chunk_id, "doc_id": self.doc_id, "title": self.title, "score": self.score,
-                "stages": {k: {"rank": v.rank, "score": v.score} for k, v in self.stages.items()}}
+        out = {"chunk_id": self.chunk_id, "doc_id": self.doc_id, "title": self.title, "score": self.score,
+               "stages": {k: {"rank": v.rank, "score": v.score} for k, v in self.stages.items()}}
+        if "choice" in self.metadata:  # per-choice retrieval: the choice (1-based) it was found for
+            out["choice"] = self.metadata["choice"]
+        return out
 
 
 class Retriever:

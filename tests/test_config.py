@@ -63,7 +63,7 @@ def test_shipped_configs_load():
 
 
 @pytest.mark.parametrize("override,needle", [
-    ("scoring.method=logit", r"scoring\.method: unknown scorer 'logit'; choose one of generate, logits"),
+    ("scoring.method=logit", r"scoring\.method: unknown scorer 'logit'; choose one of evidence, generate, logits"),
     ("router.name=clasifier", r"router\.name: unknown router 'clasifier'; choose one of always-korean, "),
     ("llm.backend=vlm", r"llm\.backend: unknown LLM backend 'vlm'; choose one of hf, vllm"),
     ("kb.sources=[{name: wiki, path: a}, {name: wikii, path: b}]", r"kb\.sources\[1\]\.name: unknown knowledge-base"),
@@ -88,5 +88,5 @@ def test_a_grid_variant_with_an_unknown_name_fails_before_any_model_loads(tmp_pa
         ablate(["--data", str(data), "--grid", str(grid), "--out", str(tmp_path / "o"),
                 "-o", f"llm.model={tmp_path / 'no-such-model'}"])
     err = capsys.readouterr().err
-    assert "grid variant 'typo'" in err and "unknown scorer 'generat'; choose one of generate, logits" in err
+    assert "grid variant 'typo'" in err and "unknown scorer 'generat'; choose one of evidence, generate, logits" in err
     assert not (tmp_path / "o").exists()

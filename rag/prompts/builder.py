@@ -45,7 +45,18 @@ class PromptBuilder:
         t = self.template
         labels = labels_for(q.n_choices)
         parts: dict[str, str] = {}
-        if context:
+        if context and any(c.get("choice") for c in context):  # per-choice evidence, grouped under its choice
+            blocks, rank = [], 0
+            for k, lab in enumerate(labels, 1):
+                mine = [c for c in context if c.get("choice") == k]
+                if mine:
+                    items = []
+                    for c in mine:
+                        rank += 1
+                        items.append(t.context_item.format(rank=rank, title=c.get("title") or "", text=_strip_title(c)))
+                    blocks.append(t.choice_context_header.format(label=lab) + "\n" + "\n\n".join(items))
+            parts["context"] = t.context_header + "\n" + "\n\n".join(blocks)
+        elif context:
             items = [t.context_item.format(rank=i, title=c.get("title") or "", text=_strip_title(c))
                      for i, c in enumerate(context, 1)]
             parts["context"] = t.context_header + "\n" + "\n\n".join(items)

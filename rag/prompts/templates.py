@@ -24,6 +24,7 @@ class PromptTemplate(BaseModel):
     choice: str = "{label} - {text}"
     context_header: str = "참고 자료:"
     context_item: str = "[{rank}] {title}\n{text}"
+    choice_context_header: str = "({label}번 선택지 관련)"
     hint: str = "힌트:\n{hint}"
     instruction: str = "{labels} 중에 하나를 정답으로 고르세요.\n정답:"
     order: tuple[str, ...] = ("context", "passage", "question", "question_plus", "choices", "hint", "instruction")
@@ -37,7 +38,7 @@ TEMPLATES.register("korean-baseline")(PromptTemplate(name="korean-baseline", ord
 TEMPLATES.register("english")(PromptTemplate(
     name="english", system="Read the passage and answer the question.", passage="Passage:\n{paragraph}",
     question_plus="<Example>:\n{question_plus}", question="Question:\n{question}", choices_header="Choices:",
-    context_header="Reference material:", hint="Hint:\n{hint}",
+    context_header="Reference material:", choice_context_header="(for choice {label})", hint="Hint:\n{hint}",
     instruction="Answer with one of {labels}.\nAnswer:"))
 
 

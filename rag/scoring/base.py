@@ -37,6 +37,6 @@ def parse_label(text: str, n: int) -> int | None:
 
 
 def make_scorer(llm, cfg: ScoringConfig) -> Scorer:
-    from . import generate, logits  # noqa: F401  (register)
+    from . import evidence, generate, logits  # noqa: F401  (register)
 
     return SCORERS.get(cfg.method)(llm, cfg)

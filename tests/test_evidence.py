@@ -1,0 +1,107 @@
+"""Per-choice evidence on the small real KB: option-aware retrieval in one batch, the retrieval-only answerer
+(probabilities, polarity), the evidence gate and fusion in the pipeline, and the coverage report."""
+import json
+
+import numpy as np
+import pytest
+
+from common.config import load_config
+from rag.data import Question
+
+
+@pytest.fixture(scope="module")
+def kb(small_kb):
+    from knowledge_base.store import KnowledgeBase
+
+    return KnowledgeBase.load(small_kb[0])
+
+
+@pytest.fixture(scope="module")
+def retriever(kb):
+    from common.config import RetrievalConfig
+    from retrievers import get_retriever
+
+    return get_retriever(RetrievalConfig(method="bm25", top_k=3), kb)
+
+
+def _questions(kb):
+    """A choice made of one chunk's sentence against choices no chunk holds; the same question negated."""
+    chunk = next(c for c in kb.chunks if c.source == "wiki" and len(c.text) > 200)
+    fact = chunk.text.split("\n", 1)[-1][:90]
+    wrong = ["초전도 자석 냉각 헬륨 순환 장치 설계", "고래 회유 경로 해수 온도 염분 관측", "반도체 식각 공정 플라스마 균일도 제어"]
+    pos = Question(id="pos", question="다음 중 옳은 것은?", choices=[wrong[0], fact, wrong[1], wrong[2]], answer=2)
+    neg = Question(id="neg", question="다음 중 옳지 않은 것은?", choices=[wrong[0], fact, wrong[1], wrong[2]], answer=1)
+    return pos, neg, chunk
+
+
+def test_per_choice_retrieval_is_one_batch_and_polarity_flips(kb, retriever, monkeypatch):
+    from rag.evidence import EvidenceAnswerer, choice_queries, is_negated
+
+    pos, neg, _chunk = _questions(kb)
+    calls = []
+    orig = retriever.batch_retrieve
+    monkeypatch.setattr(retriever, "batch_retrieve", lambda qs, k=5: (calls.append(len(qs)), orig(qs, k))[1])
+    ans = EvidenceAnswerer(retriever, top_k=3)
+    docs = ans.retrieve([pos, neg])
+    assert calls == [8]  # every choice of both questions, one call
+    assert [len(d) for d in docs] == [4, 4] and choice_queries(pos)[1].endswith(pos.choices[1])
+    res = ans.score([pos, neg], docs)
+    for r in res:
+        assert r.probs.shape == (4,) and r.probs.sum() == pytest.approx(1.0)
+    assert not is_negated(pos) and is_negated(neg)
+    assert int(np.argmax(res[0].probs)) == 1 and res[0].support[1] > 0.5  # the chunk's own sentence
+    assert int(np.argmin(res[1].probs)) == 1  # negated: the supported choice is the least likely answer
+    assert res[0].margin > 0.5
+
+
+def test_evidence_gate_fusion_and_grouped_prompt_in_the_pipeline(small_kb, tiny_qwen_dir, kb):
+    from rag.assembly import Assembly
+    from rag.pipeline import interleave_choices
+
+    pos, neg, _ = _questions(kb)
+    base = [f"llm.model={tiny_qwen_dir}", f"retrieval.kb={small_kb[0]}", "retrieval.method=bm25",
+            "router.name=always-social", "retrieval.top_k=2", "prompt.max_tokens=1024", "prompt.max_context_chunks=8"]
+    parts = Assembly()
+    pipe = parts.pipeline(load_config(None, base + ["retrieval.query=per_choice"]))
+    rec = pipe.run([pos])[0]
+    assert rec.retrieved and {d["choice"] for d in rec.retrieved} <= {1, 2, 3, 4}
+    text = pipe.prompts([pos], [interleave_choices(pipe.per_choice([pos], [0])[0])])[0][0][1].text
+    assert "(2번 선택지 관련)" in text and text.index("(1번 선택지 관련)") < text.index("(2번 선택지 관련)")
+    # the evidence gate keeps context when the evidence separates the choices, drops it when it asks for more
+    keep = parts.pipeline(load_config(None, base + ["retrieval.gate=evidence", "retrieval.evidence_margin=0.1"]))
+    drop = parts.pipeline(load_config(None, base + ["retrieval.gate=evidence", "retrieval.evidence_margin=1.0"]))
+    assert keep.run([pos])[0].context_used > 0
+    r = drop.run([pos])[0]
+    assert r.context_used == 0 and r.context_gated_out == len(r.retrieved) > 0
+    # fusion: a large evidence weight lets the evidence decide
+    fused = parts.pipeline(load_config(None, base + ["scoring.evidence_weight=50"])).run([pos, neg])
+    assert fused[0].prediction == 2 and fused[1].prediction != 2
+
+
+def test_evidence_scoring_needs_no_llm_and_the_coverage_report(small_kb, kb, tmp_path, capsys):
+    from eval.evidence import main as evidence
+    from rag.assembly import Assembly
+    from rag.data import write_jsonl
+
+    pos, neg, _ = _questions(kb)
+    cfg = load_config(None, [f"llm.model={tmp_path / 'no-such-model'}", f"retrieval.kb={small_kb[0]}",
+                             "retrieval.method=bm25", "scoring.method=evidence", "router.name=always-korean"])
+    pipe = Assembly().pipeline(cfg)  # would fail loading the model if it tried
+    assert pipe.llm is None
+    recs = pipe.run([pos, neg])
+    assert next(r.prediction for r in recs) == 2 and recs[1].prediction != 2
+    assert all(abs(sum(r.probs) - 1) < 1e-5 for r in recs) and all(r.retrieved for r in recs)
+    data = write_jsonl([pos, neg], tmp_path / "two.jsonl")
+    out = tmp_path / "ev"
+    assert evidence(["--kb", str(small_kb[0]), "--data", str(data), "--out", str(out), "--method", "bm25",
+                     "--top-k", "3"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("RESULT accuracy=") and last.endswith("n=2")
+    details = [json.loads(x) for x in (out / "details.jsonl").read_text().splitlines()]
+    assert details[0]["prediction"] == 2 and details[1]["prediction"] != 2  # polarity flipped for "옳지 않은"
+    assert {d["choice"] for d in details[0]["retrieved"]} >= {2}
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 2 and [c["share"] for c in m["coverage"]][-1] == 100
+    report = (out / "report.md").read_text()
+    assert "Most misleading evidence" in report and "support" in report
+    assert (out / "coverage.png").read_bytes()[:4] == b"\x89PNG"
