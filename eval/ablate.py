@@ -23,8 +23,7 @@ from common.config import ConfigError, RunConfig, apply_overrides, config_dict, 
 from .charts import grouped_bars
 from .metrics import mcnemar
 from .report import write_report
-from .run import questions_for
-from .suites import SUITES
+from .suites import SUITES, questions_for
 
 
 def load_grid(path: Path) -> tuple[str, dict[str, list[str]]]:

@@ -33,9 +33,8 @@ from rag.data import DataError, Question
 from rag.evidence import EvidenceAnswerer, EvidenceResult
 from rag.record import Prediction, write_details
 
-from .report import write_report
-from .run import questions_for, result_line
-from .suites import SUITES
+from .report import result_line, write_report
+from .suites import SUITES, questions_for
 
 COVERAGE_STEPS = tuple(range(10, 101, 10))
 
@@ -117,6 +116,23 @@ def evidence_section(questions, docs, results, records, curve, n_examples: int =
     for i in wrong:
         lines += _example(questions[i], results[i], docs[i])
     return lines
+
+
+def evidence_baseline(cfg: RunConfig, questions: list[Question], batch: int = 64) -> list[Prediction]:
+    """The retrieval-only answerer's records on ``questions`` (``eval.run``'s baseline row): the run's KB and
+    retrieval settings, every question (route ignored)."""
+    from rag.assembly import Assembly
+
+    retriever = Assembly().retriever(cfg.model_copy(update={"router": cfg.router.model_copy(
+        update={"name": "always-social"})}))
+    ans = EvidenceAnswerer(retriever, top_k=cfg.retrieval.top_k, temperature=cfg.scoring.evidence_temperature)
+    docs, results = [], []
+    for b in range(0, len(questions), batch):
+        part = questions[b:b + batch]
+        d = ans.retrieve(part)
+        docs += d
+        results += ans.score(part, d)
+    return evidence_records(questions, docs, results)
 
 
 def run_evidence(cfg: RunConfig, questions: list[Question], out: Path, top_k: int, temperature: float,

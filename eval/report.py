@@ -26,13 +26,20 @@ def _table(title: str, groups: dict[str, dict]) -> list[str]:
     return [*lines, ""]
 
 
-def write_report(run_dir: Path, provenance: dict[str, Any] | None = None, records: list[Prediction] | None = None
+def write_report(run_dir: Path, provenance: dict[str, Any] | None = None, records: list[Prediction] | None = None,
+                 baselines: dict[str, list[Prediction]] | None = None
                  ) -> dict[str, Any]:
     """Compute metrics of ``records`` (default: ``run_dir/details.jsonl``) and write them into ``run_dir``."""
     records = read_run(run_dir) if records is None else records
     run_dir.mkdir(parents=True, exist_ok=True)
     m = compute_metrics(records)
     m["provenance"] = provenance or {}
+    m["baselines"] = {}
+    for name, recs in (baselines or {}).items():  # other answerers on the same questions (e.g. retrieval-only)
+        b = compute_metrics(recs)
+        m["baselines"][name] = {"n": b["n"], "accuracy": b["accuracy"], "ci95": b["ci95"],
+                                "by_domain": {d: {k: v[k] for k in ("n", "accuracy", "ci95")}
+                                              for d, v in b["by_domain"].items()}}
     (run_dir / "metrics.json").write_text(json.dumps(m, ensure_ascii=False, indent=1), encoding="utf-8")
     charts = []
     if m["by_domain"]:
@@ -45,6 +52,12 @@ def write_report(run_dir: Path, provenance: dict[str, Any] | None = None, record
         lines += [f"**Accuracy {fmt_ci(m)}** on {m['n']} questions (chance {m['chance']:.3f}).", ""]
     else:
         lines += [f"{m['n_total']} questions, no gold answers: no accuracy.", ""]
+    if m.get("n"):
+        base = [f"chance {m['chance']:.3f}", f"majority answer {m['majority_answer']['accuracy']:.3f}"]
+        for name, b in m["baselines"].items():
+            dom = ", ".join(f"{d} {fmt_ci(v)}" for d, v in b["by_domain"].items())
+            base.append(f"{name} {fmt_ci(b)}" + (f" ({dom})" if dom else ""))
+        lines += ["Baselines on the same questions: " + "; ".join(base) + ".", ""]
     for key, title in (("by_domain", "By domain"), ("by_source", "By source"), ("by_subject", "By subject")):
         if m[key]:
             lines += _table(title, m[key])
@@ -68,3 +81,14 @@ def write_report(run_dir: Path, provenance: dict[str, Any] | None = None, record
     lines += [f"![{c.stem}]({c.name})" for c in charts]
     (run_dir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return m
+
+
+def result_line(m: dict) -> str:
+    if not m.get("n"):
+        return f"RESULT accuracy=nan n={m['n_total']}"
+    parts = [f"accuracy={m['accuracy']:.4f}"]
+    for d in ("korean", "social"):
+        dm = m["by_domain"].get(d)
+        parts.append(f"{d}={dm['accuracy']:.4f}" if dm and dm.get("n") else f"{d}=nan")
+    parts.append(f"n={m['n']}")
+    return "RESULT " + " ".join(parts)

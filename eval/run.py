@@ -1,9 +1,10 @@
 """``python -m eval.run --config C (--data PATH [--labels SOURCES.csv] | --suite NAME) --out DIR
-[--predictions DIR] [--limit N] [--resume] [-o ...]``
+[--predictions DIR] [--limit N] [--resume] [--no-evidence-baseline] [-o ...]``
 
 Runs prediction (or scores the ``details.jsonl`` of an existing ``--predictions`` run) and writes into DIR:
 ``metrics.json`` (accuracy with 95% Wilson interval overall and by domain/source/subject, chance and
-majority baselines, answer positions, calibration, router accuracy, retrieval usage), ``report.md`` (tables and
+majority baselines and — when ``retrieval.kb`` is set — the retrieval-only answerer (``rag.evidence``, no LLM)
+on the same questions, answer positions, calibration, router accuracy, retrieval usage), ``report.md`` (tables and
 provenance: model id, prompt-template hash, config hash, data sha256, library versions),
 ``accuracy_by_domain.png`` and ``reliability.png``. Last line: ``RESULT accuracy=… korean=… social=…``.
 """
@@ -15,39 +16,13 @@ import sys
 from pathlib import Path
 
 from common.cli import add_config_args, config_from_args, fail
-from common.config import RunConfig, config_hash
-from common.hashing import sha256_tree
+from common.config import config_hash
 from knowledge_base.manifest import library_versions
-from rag.data import DataError, load_questions
+from rag.data import DataError
 from rag.record import RecordError, read_run
 
-from .report import write_report
-from .suites import SUITES, load_suite
-
-
-def questions_for(cfg: RunConfig, data: str | None, labels: str | None, suite: str | None, limit: int | None):
-    if suite:
-        qs = load_suite(suite, cfg)
-        source = f"suite:{suite}"
-        sha = None
-    else:
-        if not data:
-            raise ValueError("give --data PATH or --suite NAME")
-        qs = load_questions(data, labels=labels)
-        source = data
-        sha = sha256_tree(Path(data.split("@")[0]))
-    return (qs[:limit] if limit else qs), source, sha
-
-
-def result_line(m: dict) -> str:
-    if not m.get("n"):
-        return f"RESULT accuracy=nan n={m['n_total']}"
-    parts = [f"accuracy={m['accuracy']:.4f}"]
-    for d in ("korean", "social"):
-        dm = m["by_domain"].get(d)
-        parts.append(f"{d}={dm['accuracy']:.4f}" if dm and dm.get("n") else f"{d}=nan")
-    parts.append(f"n={m['n']}")
-    return "RESULT " + " ".join(parts)
+from .report import result_line, write_report
+from .suites import SUITES, questions_for
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,9 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--predictions", type=Path, default=None, help="score this rag.predict run instead")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--no-evidence-baseline", dest="evidence_baseline", action="store_false",
+                    help="skip the retrieval-only answerer's row (run when retrieval.kb is set)")
     args = ap.parse_args(argv)
     cfg = config_from_args(args)
     prov: dict = {"config_hash": config_hash(cfg), "versions": json.dumps(library_versions())}
+    baselines: dict = {}
     try:
         if args.predictions is not None:
             records = read_run(args.predictions)
@@ -75,12 +53,16 @@ def main(argv: list[str] | None = None) -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "question_ids.txt").write_text("\n".join(q.id for q in qs) + "\n", encoding="utf-8")
             records = predict(cfg, qs, args.out, resume=args.resume)
+            if cfg.retrieval.kb and args.evidence_baseline:
+                from .evidence import evidence_baseline
+
+                baselines["retrieval-only (no LLM)"] = evidence_baseline(cfg, qs)
             summary = json.loads((args.out / "summary.json").read_text())
             prov |= {"data": source, "data_sha256": sha or "(suite; ids in question_ids.txt)",
                      "model": summary.get("model"), "prompt_template_hash": summary.get("prompt_template_hash")}
     except (DataError, RecordError, FileNotFoundError, FileExistsError, ValueError) as e:
         fail(str(e), 1)
-    m = write_report(args.out, prov, records)
+    m = write_report(args.out, prov, records, baselines)
     print(f"wrote {args.out / 'metrics.json'}, report.md and charts", file=sys.stderr)
     print(result_line(m))
     return 0

@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from common.config import RunConfig
+from common.hashing import sha256_tree
 from common.registry import Registry
 from rag.data import Question, load_questions
 from rag.data.splits import competition_dev, interleave_by_domain
@@ -53,3 +55,17 @@ def kmmlu_social(cfg: RunConfig) -> list[Question]:
 
 def load_suite(name: str, cfg: RunConfig) -> list[Question]:
     return SUITES.get(name)(cfg)
+
+
+def questions_for(cfg: RunConfig, data: str | None, labels: str | None, suite: str | None, limit: int | None):
+    if suite:
+        qs = load_suite(suite, cfg)
+        source = f"suite:{suite}"
+        sha = None
+    else:
+        if not data:
+            raise ValueError("give --data PATH or --suite NAME")
+        qs = load_questions(data, labels=labels)
+        source = data
+        sha = sha256_tree(Path(data.split("@")[0]))
+    return (qs[:limit] if limit else qs), source, sha

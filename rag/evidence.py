@@ -7,12 +7,15 @@ much of what it says on its own is found in one retrieved chunk:
 * its own terms: the choice's index terms (the knowledge base's BM25 analysis) minus the terms of the
   question, passage head and <보기>, and minus terms every choice shares — so a choice that repeats the
   question's words gets no credit for them;
-* support = the largest share of those terms (weighted by idf over the retrieved chunks' corpus statistics
-  when ``idf`` is on) that one retrieved chunk contains — a share, so a long choice is not favoured the way
-  a raw BM25 score favours it;
+* support = the largest share of those terms (weighted by the KB's idf when ``idf`` is on) that one
+  retrieved chunk contains — a share, so a long choice is not favoured the way a raw BM25 score favours it;
+* the ranking signal (``signal``): ``coverage`` (the support share), ``retrieval`` (the best chunk's
+  retrieval score, standardised within the question — BM25 and dense both count when the retriever is
+  hybrid) or ``both`` (the sum of the two standardised; the default, chosen on the evidence benchmark's
+  tuning sample);
 * polarity: a negated stem (옳지 않은 것, 틀린 것, 아닌 것, …) asks for the choice with the *least* support.
 
-Probabilities are a softmax over ``±support / temperature``; ``margin`` (top probability minus the second)
+Probabilities are a softmax over ``±signal / temperature``; ``margin`` (top probability minus the second)
 says how well the evidence separates the choices.
 
     ans = EvidenceAnswerer(retriever, top_k=5)
@@ -65,7 +68,9 @@ class EvidenceResult:
 
 class EvidenceAnswerer:
     def __init__(self, retriever, top_k: int = 5, temperature: float = 0.1, passage_chars: int = 300,
-                 idf: bool = True, signal: str = "coverage"):
+                 idf: bool = False, signal: str = "both"):
+        """Defaults (``idf`` off, ``signal`` both, passage head 300 characters) as chosen on the evidence
+        benchmark's tuning sample (``benchmarks/evidence_bench.py``)."""
         if signal not in SIGNALS:
             raise ValueError(f"unknown evidence signal {signal!r}; choose one of {', '.join(SIGNALS)}")
         self.retriever, self.top_k, self.temperature = retriever, top_k, temperature

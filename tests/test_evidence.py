@@ -105,3 +105,20 @@ def test_evidence_scoring_needs_no_llm_and_the_coverage_report(small_kb, kb, tmp
     report = (out / "report.md").read_text()
     assert "Most misleading evidence" in report and "support" in report
     assert (out / "coverage.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_run_reports_the_retrieval_only_baseline(small_kb, tiny_qwen_dir, kb, tmp_path, capsys):
+    from eval.run import main as run
+    from rag.data import write_jsonl
+
+    pos, neg, _ = _questions(kb)
+    data = write_jsonl([pos, neg], tmp_path / "two.jsonl")
+    assert run(["--data", str(data), "--out", str(tmp_path / "ev"), "-o", f"llm.model={tiny_qwen_dir}",
+                "-o", f"retrieval.kb={small_kb[0]}", "-o", "retrieval.method=bm25",
+                "-o", "router.name=always-social", "-o", "prompt.max_tokens=768"]) == 0
+    capsys.readouterr()
+    m = json.loads((tmp_path / "ev/metrics.json").read_text())
+    b = m["baselines"]["retrieval-only (no LLM)"]
+    assert b["n"] == 2 and 0 <= b["accuracy"] <= 1
+    assert "Baselines on the same questions: chance" in (tmp_path / "ev/report.md").read_text()
+    assert "retrieval-only (no LLM)" in (tmp_path / "ev/report.md").read_text()
