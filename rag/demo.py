@@ -63,7 +63,23 @@ def pick_questions(cfg: RunConfig, n: int, seed: int):
     return korean + social
 
 
-def trace(rec: Prediction, q) -> str:
+def evidence_lines(q, retriever, top_k: int) -> list[str]:
+    """The evidence found for each choice (per-choice retrieval, ``rag.evidence``) and what it alone answers."""
+    from .evidence import EvidenceAnswerer
+
+    ans = EvidenceAnswerer(retriever, top_k=top_k)
+    docs = ans.retrieve([q])
+    r = ans.score([q], docs)[0]
+    lines = ["evidence per choice (share of the choice's own terms in one retrieved chunk):"]
+    for c, (s, b, cdocs) in enumerate(zip(r.support, r.best, docs[0]), 1):
+        src = f"{cdocs[b].title} [{cdocs[b].chunk_id}]" if b is not None else "(nothing found)"
+        lines.append(f"  {c}. support {s:.2f} from {src}")
+    lines.append(f"retrieval-only answer {int(r.probs.argmax()) + 1} (margin {r.margin:.2f}"
+                 f"{', negated stem: least support' if r.negated else ''})")
+    return lines
+
+
+def trace(rec: Prediction, q, evidence: list[str] | None = None) -> str:
     head = (f"[bold]{q.id}[/bold] ({q.source}, gold domain {q.domain}) → routed [bold]{rec.route}[/bold] "
             f"(confidence {rec.route_confidence:.2f})")
     lines = [head, f"질문: {q.question}"]
@@ -73,6 +89,7 @@ def trace(rec: Prediction, q) -> str:
         for d in rec.retrieved:
             st = ", ".join(f"{s} #{v['rank']}/{v['score']:.3f}" for s, v in d["stages"].items())
             lines.append(f"  - {d['title']} [{d['chunk_id']}] {d['score']:.4f} ({st})")
+    lines += evidence or []
     lines.append(f"context chunks in prompt: {rec.context_used}; prompt tokens: {rec.prompt_tokens}")
     lines.append("probabilities: " + ", ".join(f"{i}:{p:.2f}" for i, p in enumerate(rec.probs, 1)))
     lines.append(f"prediction {rec.prediction} / gold {rec.gold} → {'correct' if rec.correct else 'wrong'}")
@@ -104,14 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     from .assembly import Assembly
 
     t1 = time.time()
-    records = predict(cfg, qs, args.out, pipeline=Assembly(llm).pipeline(cfg))
+    pipe = Assembly(llm).pipeline(cfg)
+    records = predict(cfg, qs, args.out, pipeline=pipe)
     s = summarize(records)
     by_id = {q.id: q for q in qs}
     social = next((r for r in records if r.route == "social" and r.retrieved), None)
     korean = next((r for r in records if r.route == "korean"), None)
     for rec in (social, korean):
         if rec is not None:
-            console.print(Panel(trace(rec, by_id[rec.id]), title="example trace", expand=False))
+            ev = evidence_lines(by_id[rec.id], pipe.retriever, cfg.retrieval.top_k) \
+                if rec is social and pipe.retriever is not None else None
+            console.print(Panel(trace(rec, by_id[rec.id], ev), title="example trace", expand=False))
     chance = sum(1 / q.n_choices for q in qs) / len(qs)
     dom = ", ".join(f"{d} {v['accuracy']:.2f} (n={v['n']})" for d, v in s["by_domain"].items())
     console.print(f"[bold]accuracy[/bold] {s['accuracy']:.2f} on {s['n']} questions ({dom}); chance level "

@@ -122,3 +122,12 @@ def test_eval_run_reports_the_retrieval_only_baseline(small_kb, tiny_qwen_dir, k
     assert b["n"] == 2 and 0 <= b["accuracy"] <= 1
     assert "Baselines on the same questions: chance" in (tmp_path / "ev/report.md").read_text()
     assert "retrieval-only (no LLM)" in (tmp_path / "ev/report.md").read_text()
+
+
+def test_demo_trace_shows_the_evidence_for_each_choice(kb, retriever):
+    from rag.demo import evidence_lines
+
+    pos, _, _ = _questions(kb)
+    lines = evidence_lines(pos, retriever, 3)
+    assert lines[0].startswith("evidence per choice") and len(lines) == 2 + pos.n_choices
+    assert "2. support" in lines[2] and "retrieval-only answer 2" in lines[-1]
