@@ -16,7 +16,11 @@ variant listed. The table also gives two ceilings on the reported questions: how
 any support at all, and how often it has the largest support (ties counted as hits) — the most a
 support-ranking answerer could reach.
 
-    python benchmarks/evidence_bench.py [--kb runs/kb_wiki] [--n 400] [--tune 200] [--seed 13]
+``--compare-kb DIR ...`` answers the same reported questions, with the chosen settings, from other knowledge
+bases (e.g. without statutes, or with the KMMLU exam bank of ``configs/kb_wiki_bank.yaml``): each source's
+contribution. A suite whose questions are in a KB's exam bank is refused there (``refuse_leakage``).
+
+    python benchmarks/evidence_bench.py [--kb runs/kb_wiki] [--n 400] [--tune 200] [--seed 13] [--compare-kb DIR ...]
 
 Last line: RESULT comp_social=… kmmlu_social=… click_social=… (retrieval-only accuracy on the reported sets)
 """
@@ -71,6 +75,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--tune", type=int, default=200)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--compare-kb", type=Path, nargs="*", default=[], help="other built KBs to answer from")
     args = ap.parse_args()
     console = Console()
     t0 = time.time()
@@ -116,6 +121,26 @@ def main() -> int:
         res[name] = acc
         r.add_row(name, str(len(qs)), f"{acc:.3f}", f"{chance:.3f}", f"{has:.3f}", f"{top:.3f}")
     console.print(r)
+    if args.compare_kb:
+        from rag.evidence import LeakageError, refuse_leakage
+
+        c = Table(title="the same questions answered from other knowledge bases (source contributions)",
+                  title_justify="left")
+        for col in ("knowledge base", "chunks", *report):
+            c.add_column(col)
+        c.add_row(str(args.kb), f"{len(kb):,}", *(f"{res[s]:.3f}" for s in report))
+        for other in args.compare_kb:
+            okb = KnowledgeBase.load(other, verify=False)
+            oret = get_retriever(RetrievalConfig(method="bm25", top_k=10), okb)
+            cells = []
+            for name, qs in report.items():
+                try:
+                    refuse_leakage(okb, qs)
+                    cells.append(f"{evaluate(oret, qs, *best)[0]:.3f}")
+                except LeakageError as e:
+                    cells.append(f"refused ({e.args[0].split(' of the')[0]} in the bank)")
+            c.add_row(str(other), f"{len(okb):,}", *cells)
+        console.print(c)
     console.print(f"{time.time() - t0:.0f}s (KB {len(kb):,} chunks)")
     print("RESULT " + " ".join(f"{k.replace('-', '_')}={v:.4f}" for k, v in res.items()))
     return 0

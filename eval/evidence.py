@@ -30,7 +30,7 @@ from common.cli import add_config_args, config_from_args, fail
 from common.config import ConfigError, RunConfig, config_hash
 from knowledge_base.manifest import KBError
 from rag.data import DataError, Question
-from rag.evidence import EvidenceAnswerer, EvidenceResult
+from rag.evidence import EvidenceAnswerer, EvidenceResult, refuse_leakage
 from rag.record import Prediction, write_details
 
 from .report import result_line, write_report
@@ -125,6 +125,7 @@ def evidence_baseline(cfg: RunConfig, questions: list[Question], batch: int = 64
 
     retriever = Assembly().retriever(cfg.model_copy(update={"router": cfg.router.model_copy(
         update={"name": "always-social"})}))
+    refuse_leakage(retriever.kb, questions)
     ans = EvidenceAnswerer(retriever, top_k=cfg.retrieval.top_k, temperature=cfg.scoring.evidence_temperature)
     docs, results = [], []
     for b in range(0, len(questions), batch):
@@ -142,6 +143,7 @@ def run_evidence(cfg: RunConfig, questions: list[Question], out: Path, top_k: in
     retriever = Assembly().retriever(cfg)
     if retriever is None:
         raise ConfigError("retrieval.kb is not set (give --kb DIR)")
+    refuse_leakage(retriever.kb, questions)
     ans = EvidenceAnswerer(retriever, top_k=top_k, temperature=temperature)
     docs, results = [], []
     for b in tqdm(range(0, len(questions), batch), desc="evidence", unit="batch", disable=not progress):

@@ -36,6 +36,15 @@ PREVIOUS_DIR = "previous-embeddings"  # the vectors of the chunks before a re-ru
 console = Console(stderr=True)
 
 
+def _resolve_option(cfg: RunConfig, value):
+    """Source options that are paths may use the ``data:`` prefix too (a list of them as well)."""
+    if isinstance(value, str) and value.startswith("data:"):
+        return str(cfg.resolve_path(value))
+    if isinstance(value, list):
+        return [_resolve_option(cfg, v) for v in value]
+    return value
+
+
 def stage_chunk(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool = True) -> None:
     kb = cfg.kb
     if not kb.sources:
@@ -48,7 +57,8 @@ def stage_chunk(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
         if not path.exists():
             raise KBError(f"source {src.name!r}: {path} not found")
         n_before, d = len(chunks), 0
-        bar = tqdm(read_source(src.name, path, limit=src.limit, **src.options), desc=f"chunk: {src.name}",
+        options = {k: _resolve_option(cfg, v) for k, v in src.options.items()}
+        bar = tqdm(read_source(src.name, path, limit=src.limit, **options), desc=f"chunk: {src.name}",
                    unit="doc", disable=not progress, total=src.limit, mininterval=1.0)
         for doc in bar:
             d += 1

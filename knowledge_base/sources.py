@@ -6,6 +6,7 @@
 | kobest_boolq  | KoBEST BoolQ folder or TSV; the ``Text`` paragraphs, de-duplicated      |
 | statutes      | statutes JSONL(.gz) ``{law, article_no, article_title, text}``; options ``laws: [...]`` |
 | korquad       | KorQuAD/SQuAD JSON; one document per paragraph, id ``<article>-<paragraph>`` |
+| exam_bank     | past questions with their answers as documents: KMMLU-format CSVs (a file or a folder; options ``split``, ``exclude``) |
 | jsonl         | user JSONL; options ``text_field`` (text), ``title_field`` (title), ``id_field`` (id) |
 | txt           | a .txt file (one document, or one per blank-line block with ``split: paragraphs``) or a folder of them |
 | csv           | user CSV with the same field options as jsonl                           |
@@ -105,6 +106,62 @@ def read_statutes(path: Path, laws: list[str] | None = None, **_: Any) -> Iterat
         doc_id = f"{obj.get('law_id', law)}-{obj.get('article_no', i)}"
         yield Document(doc_id, title, obj["text"], "statutes",
                        {"law": law, "article_no": obj.get("article_no"), "enforced": obj.get("enforced")})
+
+
+def normalise_question(text: str) -> str:
+    """What two copies of one question share: no spaces, punctuation or case (the exam-bank leakage key)."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _kmmlu_rows(path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """(question id as ``rag.data`` names it: ``kmmlu/<file stem>/<row>``, file stem, row) of KMMLU CSVs."""
+    with open_text(path) as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("question", "answer", "A", "B", "C", "D") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SourceError(f"{path}: not a KMMLU-format CSV (missing columns {missing})")
+        for i, row in enumerate(reader, start=1):
+            yield f"kmmlu/{path.stem}/{i}", path.stem, row
+
+
+@SOURCES.register("exam_bank")
+def read_exam_bank(path: Path, split: str | None = None, exclude: list[str] | None = None,
+                   **_: Any) -> Iterator[Document]:
+    """Past questions as documents: "question — answer text", one per question, from KMMLU-format CSVs
+    (``path`` a file or a folder of ``<Subject>-<split>.csv``; ``split`` e.g. ``train`` or ``dev``). A bank
+    must never hold a question that is being evaluated: ``exclude`` names question files, folders or globs
+    (``data:exams/kmmlu/*-test.csv``; same format) whose
+    questions are left out by id and by normalised text, and every document keeps its question's id and
+    normalised text (``metadata``) so that ``eval.evidence`` / ``eval.run`` refuse an evaluation set that
+    overlaps the bank."""
+    files = sorted(path.glob(f"*-{split}.csv" if split else "*.csv")) if path.is_dir() else [path]
+    if not files:
+        raise SourceError(f"{path}: no KMMLU-format CSV files" + (f" for split {split!r}" if split else ""))
+    banned_ids, banned_text = set(), set()
+    for ex in exclude or []:
+        ep = Path(ex)
+        matches = sorted(ep.glob("*.csv")) if ep.is_dir() else sorted(ep.parent.glob(ep.name)) if "*" in ep.name \
+            else [ep]
+        if not matches:
+            raise SourceError(f"exam_bank option exclude: {ex} matches no file")
+        for f in matches:
+            for qid, _, row in _kmmlu_rows(f):
+                banned_ids.add(qid)
+                banned_text.add(normalise_question(row.get("question") or ""))
+    for f in files:
+        subject = f.stem.rsplit("-", 1)[0]
+        for qid, stem, row in _kmmlu_rows(f):
+            q = (row.get("question") or "").strip()
+            norm = normalise_question(q)
+            if not q or qid in banned_ids or norm in banned_text:
+                continue
+            try:
+                answer = row["ABCDE"[int(row["answer"]) - 1]]
+            except (ValueError, KeyError, IndexError):
+                raise SourceError(f"{f}, row {qid.rsplit('/', 1)[1]}: field 'answer' is {row.get('answer')!r}, "
+                                  f"not a choice number 1-4") from None
+            yield Document(qid.replace("/", "-"), f"{subject} 기출", f"{q} — {answer}", "exam_bank",
+                           {"question_id": qid, "question_norm": norm, "subject": subject})
 
 
 @SOURCES.register("korquad")

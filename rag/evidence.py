@@ -37,6 +37,27 @@ from .data.question import Question
 NEGATED = re.compile(r"옳지\s*않은|틀린|아닌\s*것|않은\s*것|적절하지\s*않|거리가\s*먼|잘못된|해당하지\s*않|일치하지\s*않|없는\s*것")
 
 
+class LeakageError(ValueError):
+    """Questions being evaluated are in the knowledge base's exam bank."""
+
+
+def refuse_leakage(kb, questions: Sequence[Question]) -> None:
+    """Raise ``LeakageError`` when any question (by id or normalised text) is an ``exam_bank`` document of
+    ``kb``: the bank would hand the model the answer."""
+    from knowledge_base.sources import normalise_question
+
+    bank = [c for c in kb.chunks if c.source == "exam_bank"]
+    if not bank:
+        return
+    ids = {c.metadata.get("question_id") for c in bank}
+    norms = {c.metadata.get("question_norm") for c in bank}
+    hits = [q.id for q in questions if q.id in ids or normalise_question(q.question) in norms]
+    if hits:
+        raise LeakageError(f"{len(hits)} of the questions being answered are in the exam bank of {kb.dir} "
+                           f"(e.g. {', '.join(hits[:5])}): rebuild the KB with the exam_bank source's "
+                           f"options.exclude naming these question files, or evaluate other questions")
+
+
 def is_negated(q: Question) -> bool:
     return bool(NEGATED.search(q.question))
 

@@ -62,6 +62,10 @@ def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool =
 
         pipeline = Assembly().pipeline(cfg)
     pipe = pipeline
+    if pipe.retriever is not None:
+        from .evidence import refuse_leakage
+
+        refuse_leakage(pipe.retriever.kb, questions)
     bar = tqdm(total=len(questions), initial=len(questions) - len(todo), unit="q", desc="predict",
                disable=not progress, smoothing=0.2)
     t0 = time.time()

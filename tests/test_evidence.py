@@ -131,3 +131,45 @@ def test_demo_trace_shows_the_evidence_for_each_choice(kb, retriever):
     lines = evidence_lines(pos, retriever, 3)
     assert lines[0].startswith("evidence per choice") and len(lines) == 2 + pos.n_choices
     assert "2. support" in lines[2] and "retrieval-only answer 2" in lines[-1]
+
+
+def test_exam_bank_source_and_the_leakage_guard(tmp_path, data_root, capsys):
+    """An exam bank of KMMLU Law dev questions: documents carry the answer; a question of the bank is refused
+    when evaluated against it; ``exclude`` leaves out the questions of the files named."""
+    from common.config import RetrievalConfig
+    from knowledge_base.build import build
+    from knowledge_base.store import KnowledgeBase
+    from rag.data import load_questions
+    from rag.evidence import LeakageError, refuse_leakage
+    from retrievers import get_retriever
+
+    dev = data_root / "exams/kmmlu/Law-dev.csv"
+    qs = load_questions(dev, format="kmmlu")
+    out = tmp_path / "bank"
+    build(load_config(None, [f"kb.sources=[{{name: exam_bank, path: '{dev}'}}]"]), out, ["chunk", "bm25"],
+          progress=False)
+    kb = KnowledgeBase.load(out)
+    doc = next(c for c in kb.chunks if c.metadata["question_id"] == qs[0].id)
+    assert qs[0].choices[qs[0].answer - 1] in doc.text
+    with pytest.raises(LeakageError, match=qs[0].id):
+        refuse_leakage(kb, qs[:3])
+    # the same question under another id is caught by its text
+    with pytest.raises(LeakageError):
+        refuse_leakage(kb, [qs[1].model_copy(update={"id": "elsewhere/1", "question": qs[1].question + " "})])
+    test_qs = load_questions(data_root / "exams/kmmlu/Law-test.csv", format="kmmlu")[:5]
+    refuse_leakage(kb, test_qs)  # not in the bank
+    # eval.evidence refuses a leaking evaluation set
+    from eval.evidence import main as evidence
+    from rag.data import write_jsonl
+
+    with pytest.raises(SystemExit):
+        evidence(["--kb", str(out), "--data", str(write_jsonl(qs[:2], tmp_path / "d.jsonl")),
+                  "--out", str(tmp_path / "ev"), "--method", "bm25"])
+    assert "exam bank" in capsys.readouterr().err
+    # exclude: the dev file's questions are left out of a bank built from the same file
+    from knowledge_base.manifest import KBError
+
+    with pytest.raises(KBError, match="no chunks"):
+        build(load_config(None, [f"kb.sources=[{{name: exam_bank, path: '{dev}', options: {{exclude: ['{dev}']}}}}]"]),
+              tmp_path / "bank2", ["chunk"], progress=False)
+    assert get_retriever(RetrievalConfig(method="bm25"), kb).retrieve(qs[0].question, 1)
