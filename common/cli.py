@@ -22,6 +22,17 @@ def config_from_args(args: argparse.Namespace, extra: list[str] | None = None) -
         fail(str(e))
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts (``--limit``, ``-k``, ``--checkpoint-every``): an integer ≥ 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def prepare_out_dir(out: str | Path, cfg: RunConfig) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

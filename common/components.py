@@ -53,8 +53,24 @@ def check_component_names(cfg: Any) -> None:
                 extra = sorted(_ALSO_ALLOWED.get(field, ()))
                 errors.append(f"{where}: unknown {reg.kind} {name!r}; choose one of "
                               f"{', '.join(extra + reg.names())}")
+    if not errors:
+        errors += _source_option_errors(cfg)
     if errors:
         raise ValueError(COMPONENT_ERROR + "\n  ".join(errors))
+
+
+def _source_option_errors(cfg: Any) -> list[str]:
+    """Options of ``kb.sources[]`` the named reader does not accept (a typo is an error, not ignored)."""
+    if not cfg.kb.sources:
+        return []
+    sources = importlib.import_module("knowledge_base.sources")
+    errors = []
+    for i, src in enumerate(cfg.kb.sources):
+        try:
+            sources.check_options(src.name, src.options)
+        except ValueError as e:
+            errors.append(f"kb.sources[{i}].options: {e}")
+    return errors
 
 
 def _get_dotted(cfg: Any, dotted: str) -> Any:

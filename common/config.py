@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .components import COMPONENT_ERROR, check_component_names
 from .hashing import short_hash
@@ -26,7 +26,8 @@ class ConfigError(ValueError):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    # nan/inf are refused everywhere: `retrieval.min_score=nan` would silently drop every chunk
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- data
@@ -75,7 +76,7 @@ class BM25Config(Section):
                             "'전현희의'); chosen on the retrieval benchmark's tuning sample.")
     # Chosen on the retrieval benchmark's 500-question tuning sample (k1 0.4–1.5 × b 0.75–1.0; Recall@5, then
     # MRR@10), confirmed on eval.retrieval's 5,774 questions: Recall@5 0.9718 → 0.9740, MRR@10 0.927 → 0.934.
-    k1: float = 0.6
+    k1: float = Field(0.6, gt=0, description="Term-frequency saturation.")
     b: float = Field(1.0, ge=0, le=1, description="Length normalisation; 1 = full.")
     method: Literal["robertson", "lucene", "bm25l", "bm25+", "atire"] = "lucene"
     num_workers: int = Field(0, ge=0, description="Kiwi tokenizer threads; 0 = all cores (not part of the "
@@ -99,10 +100,10 @@ class DenseIndexConfig(Section):
     index: Literal["flat", "hnsw", "ivf"] = "flat"
     dtype: Literal["float32", "float16"] = Field("float32", description="On-disk embedding dtype.")
     shard_size: int = Field(1024, ge=1, description="Chunks embedded per resumable shard.")
-    hnsw_m: int = 32
-    hnsw_ef_search: int = 128
+    hnsw_m: int = Field(32, ge=2, description="HNSW links per node.")
+    hnsw_ef_search: int = Field(128, ge=1)
     ivf_nlist: int = Field(0, ge=0, description="IVF lists; 0 = 4*sqrt(n).")
-    ivf_nprobe: int = 16
+    ivf_nprobe: int = Field(16, ge=1)
     gpu: bool = Field(False, description="Build/search on GPU when faiss-gpu and CUDA are present.")
     reuse_from: str | None = Field(
         None, description="An earlier knowledge base whose embeddings are copied for chunks with the same text "
@@ -143,6 +144,10 @@ class RetrievalConfig(Section):
                                                "evidence gate asks for.")
     reranker: str | None = Field(None, description="CrossEncoder Hub id or dir; None = no reranking.")
     reranker_top_k: int = Field(20, ge=1)
+    max_query_chars: int = Field(2000, ge=16, description="Longer queries are cut to this many characters (with a "
+                                 "warning): a pasted 5 MB passage must not tokenize for minutes.")
+    trust_remote_code: bool = Field(False, description="Let the KB's query encoder and the reranker run code from "
+                                    "their model directories (never taken from a KB's manifest).")
 
 
 # --------------------------------------------------------------------------- rag
@@ -195,7 +200,7 @@ class ScoringConfig(Section):
 
 class EvalConfig(Section):
     suite: str | None = None
-    seed: int = 42
+    seed: int = Field(42, ge=0)
     dev_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="competition-dev split size.")
     limit: int | None = Field(None, ge=1)
 
@@ -208,17 +213,24 @@ class FinetuneConfig(Section):
                     "(sampling multiplier), labels (sources CSV), split (KMMLU).")
     exclude_dev: bool = Field(True, description="Drop the competition-dev ids (eval.dev_fraction/eval.seed).")
     dev_limit: int = Field(64, ge=0, description="competition-dev questions scored during training; 0 = none.")
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
     target_modules: list[str] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     use_rslora: bool = False
-    learning_rate: float = 2e-4
-    epochs: float = 1.0
-    max_steps: int = Field(-1, description=">0 overrides epochs.")
-    batch_size: int = 1
-    grad_accum: int = 8
+    learning_rate: float = Field(2e-4, gt=0.0)
+    epochs: float = Field(1.0, gt=0.0)
+    max_steps: int = Field(-1, ge=-1, description=">0 overrides epochs; -1 = train for `epochs`.")
+
+    @field_validator("max_steps")
+    @classmethod
+    def _max_steps_not_zero(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("0 trains nothing: use -1 (train for `epochs`) or a positive step count")
+        return v
+    batch_size: int = Field(1, ge=1)
+    grad_accum: int = Field(8, ge=1)
     scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
     max_length: int = Field(1024, ge=32, description="Tokens; the passage is trimmed, never question/choices/answer.")
@@ -229,7 +241,7 @@ class FinetuneConfig(Section):
     save_steps: int = Field(0, ge=0, description="Checkpoint every N steps; 0 = with each evaluation.")
     early_stopping_patience: int = Field(3, ge=0, description="Evaluations without improvement; 0 = off.")
     logging_steps: int = Field(5, ge=1)
-    seed: int = 42
+    seed: int = Field(42, ge=0)
 
 
 class RunConfig(Section):
@@ -318,8 +330,27 @@ def format_validation(err: ValidationError, origin: str) -> str:
             continue
         loc = ".".join(str(p) for p in e["loc"])
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        lines.append(f"  {loc}: {msg} (got {e.get('input')!r})")
+        lines.append(f"  {loc}: {msg} (got {_short_repr(e.get('input'))})")
     return "\n".join(lines)
+
+
+def _short_repr(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def safe_yaml_load(text: str, origin: str) -> Any:
+    """``yaml.safe_load`` that refuses aliases (``*name``): a 300-byte file of nested aliases expands to
+    gigabytes once dumped, and a run config never needs them."""
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                mark = event.start_mark
+                raise ConfigError(f"{origin}: line {mark.line + 1}: YAML aliases (*{event.anchor}) are not "
+                                  f"allowed in configs; write the value out")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{origin}: not valid YAML: {e}") from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
@@ -331,14 +362,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
         try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+            text = p.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{p}: not UTF-8 (byte 0x{e.object[e.start]:02x} at offset {e.start}); save it as "
+                              f"UTF-8, e.g. `iconv -f cp949 -t utf-8`") from None
+        raw = safe_yaml_load(text, str(p)) or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{p}: the top level must be a mapping of sections")
         origin = str(p)
     if overrides:
-        origin += " + overrides " + " ".join(overrides)
+        origin += " + overrides " + " ".join(o if len(o) <= 120 else o[:120] + "…" for o in overrides)
     apply_overrides(raw, overrides)
     try:
         return RunConfig.model_validate(raw)

@@ -13,12 +13,19 @@ import argparse
 import csv
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
-from common.cli import add_config_args, config_from_args, fail
-from common.config import ConfigError, RunConfig, apply_overrides, config_dict, config_hash, format_validation
+from common.cli import add_config_args, config_from_args, fail, positive_int
+from common.config import (
+    ConfigError,
+    RunConfig,
+    apply_overrides,
+    config_dict,
+    config_hash,
+    format_validation,
+    safe_yaml_load,
+)
 
 from .charts import grouped_bars
 from .metrics import mcnemar
@@ -29,7 +36,9 @@ from .suites import SUITES, questions_for
 def load_grid(path: Path) -> tuple[str, dict[str, list[str]]]:
     if not path.exists():
         raise ConfigError(f"grid file not found: {path}")
-    g = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    g = safe_yaml_load(path.read_text(encoding="utf-8"), str(path)) or {}
+    if not isinstance(g, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping with 'variants'")
     variants = g.get("variants")
     if not isinstance(variants, dict) or not variants:
         raise ConfigError(f"{path}: needs a non-empty 'variants' mapping of name -> [overrides]")
@@ -59,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suite", default=None, choices=SUITES.names())
     ap.add_argument("--grid", required=True, type=Path)
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--limit", type=positive_int, default=None)
     ap.add_argument("--resume", action="store_true", help="continue variants already started in --out")
     args = ap.parse_args(argv)
     cfg = config_from_args(args)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from common.cli import add_config_args, config_from_args, fail
+from common.cli import add_config_args, config_from_args, fail, positive_int
 from common.config import ConfigError, RunConfig, config_hash
 from knowledge_base.manifest import KBError
 from rag.data import DataError, Question
@@ -175,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--labels", default=None)
     ap.add_argument("--suite", default=None, choices=SUITES.names())
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--limit", type=positive_int, default=None)
     ap.add_argument("--method", choices=["bm25", "dense", "hybrid"], default=None,
                     help="retriever (default: retrieval.method, or bm25 when the KB has no dense index)")
-    ap.add_argument("--top-k", type=int, default=5, help="chunks retrieved per choice")
+    ap.add_argument("--top-k", type=positive_int, default=5, help="chunks retrieved per choice")
     ap.add_argument("--temperature", type=float, default=0.1, help="softmax temperature over support shares")
     args = ap.parse_args(argv)
     cfg = config_from_args(args)

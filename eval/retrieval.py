@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from common.cli import add_config_args, config_from_args, fail
+from common.cli import add_config_args, config_from_args, fail, positive_int
 from common.config import RunConfig, SourceConfig
 from knowledge_base.build import bm25_index, ensure_built
 from knowledge_base.manifest import KBError
@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     add_config_args(ap)
     ap.add_argument("--kb", required=True, type=Path, help="knowledge base (built here if missing)")
     ap.add_argument("--qrels", default="korquad", choices=["korquad"])
-    ap.add_argument("--distractors", type=int, default=1000, help="wiki articles added when building")
-    ap.add_argument("--sample", type=int, default=None, help="evaluate a seeded sample of N questions")
+    ap.add_argument("--distractors", type=positive_int, default=1000, help="wiki articles added when building")
+    ap.add_argument("--sample", type=positive_int, default=None, help="evaluate a seeded sample of N questions")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--no-dense", action="store_true", help="build/evaluate the sparse systems only")
     ap.add_argument("--out", type=Path, default=None, help="where to write metrics (default: the KB dir)")

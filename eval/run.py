@@ -15,9 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from common.cli import add_config_args, config_from_args, fail
+from common.cli import add_config_args, config_from_args, fail, positive_int
 from common.config import config_hash
-from knowledge_base.manifest import library_versions
+from knowledge_base.manifest import KBError, library_versions
 from rag.data import DataError
 from rag.record import RecordError, read_run
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suite", default=None, choices=SUITES.names())
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--predictions", type=Path, default=None, help="score this rag.predict run instead")
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--limit", type=positive_int, default=None)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--no-evidence-baseline", dest="evidence_baseline", action="store_false",
                     help="skip the retrieval-only answerer's row (run when retrieval.kb is set)")
@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             qs, source, sha = questions_for(cfg, args.data, args.labels, args.suite, args.limit)
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "question_ids.txt").write_text("\n".join(q.id for q in qs) + "\n", encoding="utf-8")
-            records = predict(cfg, qs, args.out, resume=args.resume)
+            data = {"suite": args.suite} if args.suite else {"path": source, "sha256": sha}
+            records = predict(cfg, qs, args.out, resume=args.resume, data=data)
             if cfg.retrieval.kb and args.evidence_baseline:
                 from .evidence import evidence_baseline
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = json.loads((args.out / "summary.json").read_text())
             prov |= {"data": source, "data_sha256": sha or "(suite; ids in question_ids.txt)",
                      "model": summary.get("model"), "prompt_template_hash": summary.get("prompt_template_hash")}
-    except (DataError, RecordError, FileNotFoundError, FileExistsError, ValueError) as e:
+    except (DataError, RecordError, FileNotFoundError, FileExistsError, ValueError, KBError, OSError) as e:
         fail(str(e), 1)
     m = write_report(args.out, prov, records, baselines)
     print(f"wrote {args.out / 'metrics.json'}, report.md and charts", file=sys.stderr)

@@ -17,6 +17,7 @@ from common.config import RunConfig
 from common.hashing import sha256_tree
 from common.registry import Registry
 from rag.data import Question, load_questions
+from rag.data.loaders import parse_bucket_spec
 from rag.data.splits import competition_dev, interleave_by_domain
 
 SUITES: Registry[Callable[[RunConfig], list[Question]]] = Registry("evaluation suite")
@@ -65,7 +66,10 @@ def questions_for(cfg: RunConfig, data: str | None, labels: str | None, suite: s
     else:
         if not data:
             raise ValueError("give --data PATH or --suite NAME")
-        qs = load_questions(data, labels=labels)
+        qs = load_questions(data, format=cfg.data.format, strict=cfg.data.strict, labels=labels)
         source = data
-        sha = sha256_tree(Path(data.split("@")[0]))
-    return (qs[:limit] if limit else qs), source, sha
+        sha = sha256_tree(Path(parse_bucket_spec(data)[0]))
+    qs = qs[:limit] if limit else qs
+    if not qs:
+        raise ValueError(f"no questions to evaluate in {source}")
+    return qs, source, sha

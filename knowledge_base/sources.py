@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import inspect
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -57,7 +58,7 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
 
 @SOURCES.register("wiki")
 def read_wiki(path: Path, max_chars: int | None = None, core_only: bool = False,
-              exclude_titles: list[str] | None = None, **_: Any) -> Iterator[Document]:
+              exclude_titles: list[str] | None = None) -> Iterator[Document]:
     """Options: ``max_chars`` keeps each article's first N characters (its lead), ``core_only`` keeps the
     articles marked ``core`` (central to a social-studies topic), ``exclude_titles`` skips articles by title
     (e.g. articles another source already holds: a retrieval benchmark's distractors must not contain the gold
@@ -76,7 +77,7 @@ def read_wiki(path: Path, max_chars: int | None = None, core_only: bool = False,
 
 
 @SOURCES.register("kobest_boolq")
-def read_kobest_boolq(path: Path, **_: Any) -> Iterator[Document]:
+def read_kobest_boolq(path: Path) -> Iterator[Document]:
     files = sorted(path.glob("*.tsv")) if path.is_dir() else [path]
     if not files:
         raise SourceError(f"{path}: no .tsv files")
@@ -94,7 +95,7 @@ def read_kobest_boolq(path: Path, **_: Any) -> Iterator[Document]:
 
 
 @SOURCES.register("statutes")
-def read_statutes(path: Path, laws: list[str] | None = None, **_: Any) -> Iterator[Document]:
+def read_statutes(path: Path, laws: list[str] | None = None) -> Iterator[Document]:
     wanted = set(laws or [])
     for i, obj in _jsonl(path):
         law = obj.get("law") or ""
@@ -125,8 +126,7 @@ def _kmmlu_rows(path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
 
 
 @SOURCES.register("exam_bank")
-def read_exam_bank(path: Path, split: str | None = None, exclude: list[str] | None = None,
-                   **_: Any) -> Iterator[Document]:
+def read_exam_bank(path: Path, split: str | None = None, exclude: list[str] | None = None) -> Iterator[Document]:
     """Past questions as documents: "question — answer text", one per question, from KMMLU-format CSVs
     (``path`` a file or a folder of ``<Subject>-<split>.csv``; ``split`` e.g. ``train`` or ``dev``). A bank
     must never hold a question that is being evaluated: ``exclude`` names question files, folders or globs
@@ -165,7 +165,7 @@ def read_exam_bank(path: Path, split: str | None = None, exclude: list[str] | No
 
 
 @SOURCES.register("korquad")
-def read_korquad(path: Path, **_: Any) -> Iterator[Document]:
+def read_korquad(path: Path) -> Iterator[Document]:
     with open_text(path) as f:
         data = json.load(f)
     if not isinstance(data, dict) or "data" not in data:
@@ -187,33 +187,58 @@ def _fields(obj: dict, i: int, path: Path, text_field: str, title_field: str, id
 
 @SOURCES.register("jsonl")
 def read_user_jsonl(path: Path, text_field: str = "text", title_field: str = "title", id_field: str = "id",
-                    source: str = "user", **_: Any) -> Iterator[Document]:
+                    source: str = "user") -> Iterator[Document]:
     for i, obj in _jsonl(path):
         yield _fields(obj, i, path, text_field, title_field, id_field, source)
 
 
 @SOURCES.register("csv")
 def read_user_csv(path: Path, text_field: str = "text", title_field: str = "title", id_field: str = "id",
-                  source: str = "user", **_: Any) -> Iterator[Document]:
+                  source: str = "user") -> Iterator[Document]:
     with open_text(path) as f:
         for i, row in enumerate(csv.DictReader(f), 1):
             yield _fields(row, i, path, text_field, title_field, id_field, source)
 
 
 @SOURCES.register("txt")
-def read_txt(path: Path, split: str = "file", source: str = "user", **_: Any) -> Iterator[Document]:
+def read_txt(path: Path, split: str = "file", source: str = "user") -> Iterator[Document]:
     files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
     for f in files:
-        with open_text(f) as fh:
-            text = fh.read()
+        try:
+            with open_text(f) as fh:
+                text = fh.read()
+        except UnicodeDecodeError as e:
+            raise SourceError(f"{f}: not valid UTF-8 (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                              f"convert it, e.g. `iconv -f cp949 -t utf-8 {f.name}`") from None
         parts = [p for p in text.split("\n\n") if p.strip()] if split == "paragraphs" else [text]
         for k, part in enumerate(parts):
             yield Document(f"{f.stem}-{k}" if len(parts) > 1 else f.stem, f.stem, part.strip(), source)
 
 
+def source_options(name: str) -> list[str]:
+    """The options a source reader accepts (its keyword parameters)."""
+    params = inspect.signature(SOURCES.get(name)).parameters
+    return [p for p in list(params)[1:] if params[p].kind not in (inspect.Parameter.VAR_KEYWORD,
+                                                                   inspect.Parameter.VAR_POSITIONAL)]
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse an option the reader does not know (a typo such as ``max_char`` must not be ignored)."""
+    allowed = source_options(name)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise SourceError(f"source {name!r}: unknown option(s) {', '.join(unknown)}; "
+                          f"{name!r} accepts {', '.join(allowed) or 'no options'}")
+
+
 def read_source(name: str, path: Path, limit: int | None = None, **options: Any) -> Iterator[Document]:
     reader = SOURCES.get(name)
-    for n, doc in enumerate(reader(path, **options)):
-        if limit is not None and n >= limit:
-            return
-        yield doc
+    check_options(name, options)
+    try:
+        for n, doc in enumerate(reader(path, **options)):
+            if limit is not None and n >= limit:
+                return
+            yield doc
+    except UnicodeDecodeError as e:
+        raise SourceError(f"{path}: source {name!r} is not valid UTF-8 (byte 0x{e.object[e.start]:02x} at offset "
+                          f"{e.start} of the file being read); convert it, e.g. `iconv -f cp949 -t utf-8`") from None

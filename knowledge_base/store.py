@@ -38,10 +38,16 @@ def read_chunks(path: Path) -> list[Chunk]:
 
 
 class KnowledgeBase:
-    """A built store. ``verify=True`` checks every file's size and sha256 against the manifest."""
+    """A built store. ``verify=True`` checks every file's size and sha256 against the manifest.
+    ``trust_remote_code``: the caller's permission for the query encoder to run code from its model directory
+    (never taken from the manifest: a store someone hands you cannot decide to run code)."""
 
-    def __init__(self, kb_dir: str | Path, verify: bool = True):
+    #: queries longer than this are cut (with a warning) before tokenizing or encoding
+    max_query_chars: int = 2000
+
+    def __init__(self, kb_dir: str | Path, verify: bool = True, trust_remote_code: bool = False):
         self.dir = Path(kb_dir)
+        self.trust_remote_code = trust_remote_code
         if not self.dir.is_dir():
             raise KBError(f"knowledge base directory not found: {self.dir}")
         self.manifest = read_manifest(self.dir)
@@ -55,8 +61,8 @@ class KnowledgeBase:
         self.id_to_index = {c.chunk_id: i for i, c in enumerate(self.chunks)}
 
     @classmethod
-    def load(cls, kb_dir: str | Path, verify: bool = True) -> KnowledgeBase:
-        return cls(kb_dir, verify)
+    def load(cls, kb_dir: str | Path, verify: bool = True, trust_remote_code: bool = False) -> KnowledgeBase:
+        return cls(kb_dir, verify, trust_remote_code)
 
     # ------------------------------------------------------------------ stages present
     @property
@@ -69,6 +75,17 @@ class KnowledgeBase:
 
     def __len__(self) -> int:
         return len(self.chunks)
+
+    def cap_queries(self, queries: list[str]) -> list[str]:
+        """Cut queries longer than ``max_query_chars`` (a pasted book must not tokenize for minutes)."""
+        cap = self.max_query_chars
+        long = [i for i, q in enumerate(queries) if len(q) > cap]
+        if not long:
+            return queries
+        warnings.warn(f"{len(long)} quer{'y' if len(long) == 1 else 'ies'} longer than {cap} characters cut to "
+                      f"{cap} (longest {max(len(queries[i]) for i in long):,}; retrieval.max_query_chars)",
+                      stacklevel=3)
+        return [q[:cap] for q in queries]
 
     # ------------------------------------------------------------------ BM25
     @cached_property
@@ -106,6 +123,7 @@ class KnowledgeBase:
         costs more than scoring a query). ``index``: another (bm25s index, tokenizer) over the same chunks
         (``knowledge_base.build.bm25_index``) instead of the stored one."""
         bm25, tokenizer = index if index is not None else (self.bm25, self.tokenizer)
+        queries = self.cap_queries(queries)
         tokens = tokenizer.tokenize_batch(queries)
         vocab = bm25.vocab_dict
         ids = [[vocab[t] for t in toks if t in vocab] for toks in tokens]
@@ -129,7 +147,16 @@ class KnowledgeBase:
     # ------------------------------------------------------------------ dense
     @cached_property
     def encoder_config(self) -> EncoderConfig:
-        return EncoderConfig.model_validate(self.manifest["dense"]["encoder_config"])
+        """The encoder the store was embedded with; ``trust_remote_code`` is the caller's, not the manifest's."""
+        try:
+            built = EncoderConfig.model_validate(self.manifest["dense"]["encoder_config"])
+        except ValueError as e:
+            raise KBError(f"{self.dir}: the manifest's dense.encoder_config is invalid: {e}") from None
+        if built.trust_remote_code and not self.trust_remote_code:
+            raise KBError(f"{self.dir}: its query encoder {built.model!r} was built with trust_remote_code, which "
+                          f"runs code from that model's directory. Only if you trust it: "
+                          f"-o retrieval.trust_remote_code=true (knowledge_base.search: --trust-remote-code)")
+        return built.model_copy(update={"trust_remote_code": built.trust_remote_code and self.trust_remote_code})
 
     @cached_property
     def dense_config(self) -> DenseIndexConfig:
@@ -151,7 +178,7 @@ class KnowledgeBase:
 
     def search_dense(self, queries: list[str], k: int, query_vectors: np.ndarray | None = None
                      ) -> list[list[Hit]]:
-        vec = self.encoder.encode_queries(queries) if query_vectors is None else query_vectors
+        vec = self.encoder.encode_queries(self.cap_queries(queries)) if query_vectors is None else query_vectors
         scores, idx = self.faiss_index.search(np.ascontiguousarray(vec, dtype=np.float32), min(k, len(self)))
         return [[Hit(int(i), float(s)) for i, s in zip(ri, rs) if i >= 0] for ri, rs in zip(idx, scores)]
 

@@ -113,6 +113,11 @@ class Assembly:
 
     # ------------------------------------------------------------------ the run
     def pipeline(self, cfg: RunConfig) -> Pipeline:
+        # the cheap checks first: a KB without the stages retrieval.method needs, or a bad hints file, fails
+        # before any model loads
+        retriever = self.retriever(cfg)
+        hints = self.hints_for(cfg)
+        router = self.router(cfg)
         llm = self.llm(cfg) if needs_llm(cfg) else None
-        return Pipeline(cfg, llm, self.router(cfg), self.retriever(cfg), self.hints_for(cfg),
-                        scorer=self.scorer(cfg), retrieval_cache=self.retrieval_cache)
+        return Pipeline(cfg, llm, router, retriever, hints, scorer=self.scorer(cfg),
+                        retrieval_cache=self.retrieval_cache)

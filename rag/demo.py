@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.panel import Panel
 
-from common.cli import add_config_args, config_from_args
+from common.cli import add_config_args, config_from_args, positive_int
 from common.config import RunConfig
 
 from .record import Prediction
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rag.demo", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(ap)
-    ap.add_argument("--n", type=int, default=20, help="questions to answer (half 국어, half 사회)")
+    ap.add_argument("--n", type=positive_int, default=20, help="questions to answer (half 국어, half 사회)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=Path("runs/demo/predict"))
     args = ap.parse_args(argv)

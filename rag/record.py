@@ -77,20 +77,23 @@ def read_details(path: Path) -> list[Prediction]:
     path = Path(path)
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_bytes().splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     out = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
+    for i, raw in enumerate(lines, 1):
+        if not raw.strip():
             continue
         try:
-            d = json.loads(line)
-        except json.JSONDecodeError:
-            if i == len(lines):
+            d = json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            if i == len(lines):  # a kill mid-write can cut a line anywhere, even inside a UTF-8 character
                 log.warning("%s, line %d: torn last line (an interrupted run) dropped", path, i)
                 break
-            raise RecordError(f"{path}, line {i}: not valid JSON") from None
+            what = "not UTF-8" if isinstance(e, UnicodeDecodeError) else "not valid JSON"
+            raise RecordError(f"{path}, line {i}: {what}") from None
+        if not isinstance(d, dict):
+            raise RecordError(f"{path}, line {i}: expected a JSON object, got {type(d).__name__}")
         out.append(Prediction.from_dict(d, f"{path}, line {i}"))
     return out
 
@@ -100,4 +103,7 @@ def read_run(run_dir: Path) -> list[Prediction]:
     path = Path(run_dir) / DETAILS
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {run_dir} a rag.predict output directory?")
-    return read_details(path)
+    records = read_details(path)
+    if not records:
+        raise RecordError(f"{path} holds no predictions: nothing to score")
+    return records

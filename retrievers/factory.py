@@ -7,6 +7,7 @@ from pathlib import Path
 from common.config import RetrievalConfig, config_dict
 from common.hashing import short_hash
 from common.registry import Registry
+from knowledge_base.manifest import KBError
 from knowledge_base.store import KnowledgeBase
 
 from .base import Retriever
@@ -33,7 +34,23 @@ def _hybrid(kb: KnowledgeBase, cfg: RetrievalConfig) -> Retriever:
 
 
 #: retrieval settings that do not change which documents a query gets (they are applied per call or after)
-PER_CALL_FIELDS = frozenset({"kb", "top_k", "min_score", "query"})
+PER_CALL_FIELDS = frozenset({"kb", "top_k", "min_score", "query", "trust_remote_code"})
+
+#: the knowledge-base stages each method searches
+NEEDED_STAGES = {"bm25": ("bm25",), "dense": ("dense",), "hybrid": ("bm25", "dense")}
+
+
+def check_stages(kb: KnowledgeBase, method: str) -> None:
+    """Refuse, before any model loads, a KB that lacks a stage ``method`` searches; say what would work."""
+    have = {"bm25": kb.has_bm25, "dense": kb.has_dense}
+    missing = [s for s in NEEDED_STAGES[method] if not have[s]]
+    if not missing:
+        return
+    usable = [m for m, need in NEEDED_STAGES.items() if all(have[s] for s in need)]
+    alt = f"use -o retrieval.method={usable[0]}, or " if usable else ""
+    raise KBError(f"retrieval.method={method} needs the {' and '.join(missing)} stage of {kb.dir}, which it does "
+                  f"not have: {alt}build it with `python -m knowledge_base.build --config <the KB's config> "
+                  f"--out {kb.dir} --stages {','.join(missing)}`")
 
 
 def retriever_fingerprint(cfg: RetrievalConfig, kb: KnowledgeBase) -> str:
@@ -51,11 +68,16 @@ def get_retriever(cfg: RetrievalConfig, kb: KnowledgeBase | str | Path | None = 
             raise ValueError("retrieval.kb is not set: pass a knowledge base or set -o retrieval.kb=DIR")
         kb = cfg.kb
     if not isinstance(kb, KnowledgeBase):
-        kb = KnowledgeBase.load(kb)
+        kb = KnowledgeBase.load(kb, trust_remote_code=cfg.trust_remote_code)
+    else:
+        kb.trust_remote_code = kb.trust_remote_code or cfg.trust_remote_code
+    check_stages(kb, cfg.method)
+    kb.max_query_chars = cfg.max_query_chars
     retriever = RETRIEVERS.get(cfg.method)(kb, cfg)
     if cfg.reranker:
         from .rerank import RerankingRetriever
 
-        retriever = RerankingRetriever(retriever, cfg.reranker, top_n=cfg.reranker_top_k)
+        retriever = RerankingRetriever(retriever, cfg.reranker, top_n=cfg.reranker_top_k,
+                                       trust_remote_code=cfg.trust_remote_code)
     retriever.fingerprint = retriever_fingerprint(cfg, kb)
     return retriever

@@ -8,7 +8,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from common.cli import add_config_args, config_from_args, fail
+from common.cli import add_config_args, config_from_args, fail, positive_int
 from knowledge_base.manifest import KBError
 
 from .factory import get_retriever
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     add_config_args(ap)
     ap.add_argument("--kb", help="knowledge-base directory (else retrieval.kb)")
     ap.add_argument("query", nargs="+")
-    ap.add_argument("-k", type=int, default=None, help="results (default retrieval.top_k)")
+    ap.add_argument("-k", type=positive_int, default=None, help="results (default retrieval.top_k)")
     args = ap.parse_args(argv)
     cfg = config_from_args(args, [f"retrieval.kb={args.kb}"] if args.kb else [])
     try:
@@ -28,7 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         fail(str(e), 1)
     k = args.k or cfg.retrieval.top_k
     console = Console()
-    for q, docs in zip(args.query, retriever.batch_retrieve(args.query, k)):
+    try:
+        results = retriever.batch_retrieve(args.query, k)
+    except KBError as e:
+        fail(str(e), 1)
+    for q, docs in zip(args.query, results):
         t = Table(title=f"{retriever.name}: {q}", title_justify="left")
         for col in ("#", "score", "stages (rank/score)", "title", "text"):
             t.add_column(col)

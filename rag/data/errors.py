@@ -43,6 +43,7 @@ class LoadReport:
     n_rows: int = 0
     n_loaded: int = 0
     skipped: list[SkippedRow] = field(default_factory=list)
+    unlabelled: list[str] = field(default_factory=list)  # question ids a label file had no row for
 
     @property
     def ok(self) -> bool:
@@ -59,3 +60,9 @@ class LoadReport:
     def summary(self) -> str:
         head = f"{self.path}: {self.n_loaded} of {self.n_rows} rows loaded, {len(self.skipped)} skipped"
         return "\n".join([head, *(f"  skipped: {s}" for s in self.skipped)])
+
+    def label_note(self) -> str | None:
+        if not self.unlabelled:
+            return None
+        return (f"note: {len(self.unlabelled)} question(s) of {self.path} have no row in the label file "
+                f"(e.g. {', '.join(self.unlabelled[:3])}); their source/subject/domain stay unset")

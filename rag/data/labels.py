@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataError, LoadReport
+from .errors import DataError
 from .question import Question
 from .readers import iter_csv
 
@@ -39,18 +39,27 @@ def load_labels(path: str | Path, encoding: str = "utf-8") -> dict[str, Label]:
     return out
 
 
-def attach_labels(questions: list[Question], labels: str | Path | dict[str, Label], strict: bool = True,
-                  report: LoadReport | None = None) -> int:
-    """Set source/subject/domain from the label file; returns how many questions had no label.
+@dataclass
+class LabelMatch:
+    """How a label file met the questions: labelled count, questions without a label, label ids with no question."""
+
+    matched: int
+    unlabelled: list[str]
+    unknown: list[str]
+
+
+def attach_labels(questions: list[Question], labels: str | Path | dict[str, Label]) -> LabelMatch:
+    """Set source/subject/domain from the label file (in place); returns how the ids matched.
 
     Unlabelled questions keep their fields (None) — the shared test labels cover 865 of 869 rows."""
     table = load_labels(labels) if not isinstance(labels, dict) else labels
-    missing = 0
+    unlabelled = []
     for i, q in enumerate(questions):
         lab = table.get(q.id)
         if lab is None:
-            missing += 1
+            unlabelled.append(q.id)
             continue
         questions[i] = q.model_copy(update={"source": lab.source or q.source, "subject": lab.subject or q.subject,
                                             "domain": lab.domain or q.domain})
-    return missing
+    ids = {q.id for q in questions}
+    return LabelMatch(len(questions) - len(unlabelled), unlabelled, [k for k in table if k not in ids])

@@ -119,6 +119,11 @@ def read_kice(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[tuple[i
         for p_idx, passage in enumerate(data, 1):
             pid = passage.get("id") if isinstance(passage, dict) else None
             probs = passage.get("problems") if isinstance(passage, dict) else None
+            if pid is None or not str(pid).strip():
+                row += 1
+                yield row, DataError(f, f"passage {p_idx} has no id (its questions would be ids 'None#k')",
+                                     row=p_idx, field_name="id")
+                continue
             if not isinstance(probs, list):
                 row += 1
                 yield row, DataError(f, "passage has no 'problems' list", row=p_idx, qid=pid, field_name="problems")
@@ -165,6 +170,9 @@ def read_click(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[tuple[
         for item in data:
             row += 1
             raw_id = item.get("id") if isinstance(item, dict) else None
+            if isinstance(item, dict) and (raw_id is None or not str(raw_id).strip()):
+                yield row, DataError(f, "item has no id", row=row, field_name="id")
+                continue
             qid = f"{f.stem}/{raw_id}"
             yield row_result(row, _click_item, f, row, qid, item, subject, domain)
 
@@ -315,9 +323,28 @@ def load_with_report(path: str | Path, format: str = "auto", strict: bool = True
         except DataError as e:  # a file-level problem (missing column, not UTF-8): nothing loads
             report.add(e)
             questions = []
+    if not report.n_rows and not report.skipped:
+        _problem(DataError(path, "holds no questions (a header or an empty list, no rows)"), strict, report)
     if labels is not None:
-        attach_labels(questions, labels, strict=strict, report=report)
+        match = attach_labels(questions, labels)
+        skipped = {s.qid for s in report.skipped}
+        unknown = [k for k in match.unknown if k not in skipped]
+        if questions and not match.matched:
+            _problem(DataError(labels, f"no label id matches a question id of {path} (labels e.g. "
+                                       f"{', '.join(unknown[:3])}; questions e.g. "
+                                       f"{', '.join(q.id for q in questions[:3])}): a label file for other data?"),
+                     strict, report)
+        elif unknown:
+            _problem(DataError(labels, f"{len(unknown)} label id(s) match no question of {path}, e.g. "
+                                       f"{', '.join(unknown[:5])}"), strict, report)
+        report.unlabelled = match.unlabelled
     return questions, report
+
+
+def _problem(err: DataError, strict: bool, report: LoadReport) -> None:
+    if strict:
+        raise err
+    report.add(err)
 
 
 def hash_bucket(qid: str, n: int) -> int:
@@ -328,9 +355,10 @@ def hash_bucket(qid: str, n: int) -> int:
 
 
 def parse_bucket_spec(spec: str) -> tuple[str, tuple[int, int] | None]:
-    """``PATH@K/N`` → (PATH, (K, N)): keep the questions whose id falls in hash bucket K of N."""
+    """``PATH@K/N`` → (PATH, (K, N)): keep the questions whose id falls in hash bucket K of N. A path that
+    exists as written is a path, even if it ends in ``@K/N``."""
     m = re.fullmatch(r"(.+)@(\d+)/(\d+)", str(spec))
-    if not m:
+    if not m or Path(spec).expanduser().exists():
         return str(spec), None
     k, n = int(m.group(2)), int(m.group(3))
     if not 0 <= k < n:
@@ -350,4 +378,6 @@ def load_questions(path: str | Path, format: str = "auto", strict: bool = True,
         questions = [q for q in questions if hash_bucket(q.id, bucket[1]) == bucket[0]]
     if report.skipped:
         print(report.summary(), file=sys.stderr)
+    if (note := report.label_note()) is not None:
+        print(note, file=sys.stderr)
     return questions

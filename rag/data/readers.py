@@ -44,18 +44,38 @@ def _decodes(data: bytes, enc: str) -> bool:
 def iter_csv(path: str | Path, encoding: str = "utf-8") -> tuple[list[str], Iterator[tuple[int, Any]]]:
     """Header and (1-based record number, row dict) pairs; a malformed row comes as a DataError."""
     text = read_text(path, encoding)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+    # strict: a quote that does not close where a field ends (an unbalanced quote swallowing the next rows)
+    # is an error at its line, not a silently merged row
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, [])
+    except csv.Error as e:
+        raise DataError(path, f"malformed CSV header: {e}") from None
     if not header:
         raise DataError(path, "empty CSV: no header row")
+    header = [h.strip() for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise DataError(path, f"duplicate column(s) {', '.join(map(repr, dupes))} in the header")
 
     def rows() -> Iterator[tuple[int, Any]]:
-        for i, row in enumerate(reader, start=1):
-            if None in row:
-                yield i, DataError(path, f"row has {len(header) + len(row[None])} fields, header has "
-                                   f"{len(header)}", row=i, qid=row.get("id"))
+        i = 0
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                raise DataError(path, f"malformed CSV at line {reader.line_num}: {e} (an unbalanced quote?); "
+                                      f"rows from there on cannot be read reliably", row=i + 1) from None
+            if not fields:  # a blank line
                 continue
-            yield i, row
+            i += 1
+            if len(fields) != len(header):
+                qid = fields[header.index("id")] if "id" in header and header.index("id") < len(fields) else None
+                yield i, DataError(path, f"row has {len(fields)} fields, header has {len(header)}", row=i, qid=qid)
+                continue
+            yield i, dict(zip(header, fields))
 
     return header, rows()
 

@@ -25,6 +25,11 @@ def make_question(path: str | Path, row: int, qid: Any, question: Any, choices: 
         raise err("question", "missing or empty question")
     if not isinstance(choices, (list, tuple)):
         raise err("choices", f"choices must be a list, got {type(choices).__name__}")
+    for i, c in enumerate(choices, 1):
+        if c is None:
+            raise err("choices", f"choice {i} is null")
+        if not isinstance(c, (str, int, float)) or isinstance(c, bool):
+            raise err("choices", f"choice {i} must be text, got {type(c).__name__}")
     choices = [c if isinstance(c, str) else str(c) for c in choices]
     if len(choices) < 2:
         raise err("choices", f"needs at least 2 choices, got {len(choices)}")

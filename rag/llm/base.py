@@ -6,9 +6,11 @@ label after a prompt (``label_logprobs``: choice scoring, the LLM router) and gr
 (transformers) and ``vllm`` implement both."""
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,4 +77,22 @@ def load_llm(cfg: LLMConfig) -> LLM:
         if name not in ASSETS:
             raise KeyError(f"unknown cached model {name!r}; available: {sorted(ASSETS)}")
         cfg = cfg.model_copy(update={"model": str(ensure_demo_model())})
-    return LLM_BACKENDS.get(cfg.backend)(cfg)
+    check_model_ref(cfg.model, "llm.model")
+    if cfg.adapter:
+        check_model_ref(cfg.adapter, "llm.adapter")
+    try:
+        return LLM_BACKENDS.get(cfg.backend)(cfg)
+    except OSError as e:  # transformers / huggingface_hub: not found locally and the Hub unreachable, …
+        raise OSError(f"llm.model {cfg.model!r} could not be loaded: {str(e).splitlines()[0]}") from e
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+def check_model_ref(ref: str, field: str) -> None:
+    """A model reference is an existing local path or a Hub id (``name`` or ``org/name``); anything else —
+    typically a path that does not exist — is refused before any library tries it as a repo id."""
+    if Path(ref).expanduser().exists():
+        return
+    if ref.startswith((".", "/", "~")) or "\\" in ref or not _HUB_ID.fullmatch(ref) or ".." in ref:
+        raise FileNotFoundError(f"{field}: {ref!r} is neither an existing local path nor a Hub id (org/name)")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
+from common.config import safe_yaml_load
 from common.registry import Registry
 
 
@@ -47,6 +47,6 @@ def load_template(name_or_path: str) -> PromptTemplate:
         return TEMPLATES.get(name_or_path)
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") and p.exists():
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        data = safe_yaml_load(p.read_text(encoding="utf-8"), str(p)) or {}
         return PromptTemplate.model_validate({"name": p.stem, **data})
     raise KeyError(f"unknown prompt template {name_or_path!r}: not one of {TEMPLATES.names()} nor a YAML file")
