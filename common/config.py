@@ -62,6 +62,12 @@ class ChunkingConfig(Section):
     near_dup_threshold: float | None = Field(
         0.9, ge=0.0, le=1.0, description="Jaccard over character 5-gram MinHash; None turns it off.")
 
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingConfig:
+        if self.overlap >= self.size:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than size ({self.size})")
+        return self
+
 
 DEFAULT_POS_TAGS = ["NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "XR", "MAG", "SL", "SH", "SN"]
 
@@ -179,7 +185,10 @@ class LLMConfig(Section):
     model: str = Field("Qwen/Qwen2.5-7B-Instruct", description="Hub id, local dir or directory of a GGUF file.")
     gguf_file: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    quantization: Literal["none", "4bit", "8bit"] = "none"
+    quantization: Literal["none", "auto", "4bit", "8bit"] = Field(
+        "none", description="4bit/8bit: bitsandbytes on a full-precision checkpoint. none/auto: no bitsandbytes; a "
+                            "pre-quantized checkpoint (GPTQ, AWQ) loads with its own quantization_config either way "
+                            "(extras gptq / awq).")
     device_map: str | None = Field(None, description="e.g. 'auto'; None = CPU or the single GPU.")
     adapter: str | None = Field(None, description="PEFT LoRA adapter dir.")
     trust_remote_code: bool = False

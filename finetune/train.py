@@ -46,7 +46,7 @@ def lora_model(model, cfg: RunConfig):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     ft = cfg.finetune
-    if cfg.llm.quantization != "none":
+    if cfg.llm.quantization in ("4bit", "8bit") or getattr(model, "is_quantized", False):  # bnb, GPTQ, AWQ
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=ft.gradient_checkpointing)
     elif ft.gradient_checkpointing:
         model.gradient_checkpointing_enable()

@@ -97,3 +97,54 @@ def test_every_scorer_runs_on_the_vllm_backend(vllm_llm, llm):
         for a, b in zip(pv, ph):
             assert a.shape == (4,) and a.sum() == pytest.approx(1.0)
             np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- pre-quantized checkpoints
+def _gptq_copy(tiny_qwen_dir, tmp_path, method="gptq"):
+    import json
+    import shutil
+
+    d = tmp_path / f"tiny-{method}"
+    shutil.copytree(tiny_qwen_dir, d)
+    conf = json.loads((d / "config.json").read_text())
+    conf["quantization_config"] = {"quant_method": method, "bits": 4, "group_size": 128}
+    (d / "config.json").write_text(json.dumps(conf))
+    return d
+
+
+def test_prequantized_checkpoint_loading_decision(tiny_qwen_dir, tmp_path, monkeypatch):
+    import importlib.util
+
+    import pytest
+
+    from common.config import LLMConfig
+    from rag.llm import load_llm
+    from rag.llm.hf import quantization_config, shipped_quantization
+
+    d = _gptq_copy(tiny_qwen_dir, tmp_path)
+    cfg = LLMConfig(model=str(d), quantization="auto")
+    assert shipped_quantization(cfg) == {"quant_method": "gptq", "bits": 4, "group_size": 128}
+    assert shipped_quantization(LLMConfig(model=str(tiny_qwen_dir))) is None
+    # bitsandbytes on top of GPTQ is refused, before anything loads
+    with pytest.raises(ValueError, match="already quantized \\(gptq, 4-bit\\).*llm.quantization=auto"):
+        load_llm(cfg.model_copy(update={"quantization": "4bit"}))
+    # missing libraries name the extra (gptqmodel is not installed on the CPU test machine)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gptqmodel" else real(name, *a))
+    with pytest.raises(ImportError, match=r"GPTQ checkpoint.*pip install -e '\.\[gptq\]'.*gptqmodel"):
+        load_llm(cfg)
+    with pytest.raises(ImportError, match=r"AWQ checkpoint.*'\.\[awq\]'"):
+        load_llm(LLMConfig(model=str(_gptq_copy(tiny_qwen_dir, tmp_path, "awq"))))
+    # with the libraries present the checkpoint's own config is used: no bitsandbytes config is built
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    assert quantization_config(cfg, shipped_quantization(cfg)) is None
+
+
+def test_auto_on_a_full_precision_checkpoint_loads_it_unquantized(tiny_qwen_dir):
+    from common.config import LLMConfig
+    from rag.llm import load_llm
+
+    llm = load_llm(LLMConfig(model=str(tiny_qwen_dir), quantization="auto"))
+    assert not getattr(llm.model, "is_quantized", False)
+    p = llm.label_logprobs(["질문: 1+1?\n답:"], [["1", "2"]])
+    assert len(p[0]) == 2

@@ -305,6 +305,7 @@ def test_search_k(small_kb, capsys, k):
     ("kb.bm25.k1=-5", "kb.bm25.k1"), ("kb.dense.hnsw_m=-3", "kb.dense.hnsw_m"),
     ("retrieval.min_score=nan", "retrieval.min_score"), ("scoring.evidence_weight=.inf", "scoring.evidence_weight"),
     ("finetune.max_steps=0", "finetune.max_steps"), ("finetune.learning_rate=0", "finetune.learning_rate"),
+    ("kb.chunking.overlap=600", "overlap"),
     ("kb.sources=[{name: wiki, path: x, options: {max_char: 10}}]", "max_char"),
 ])
 def test_config_bounds(override, field):

@@ -1,11 +1,15 @@
-"""transformers backend: Hub id, local dir or GGUF file; dtype; bitsandbytes 4/8-bit; device_map; LoRA adapter.
+"""transformers backend: Hub id, local dir or GGUF file; dtype; bitsandbytes 4/8-bit or a pre-quantized (GPTQ, AWQ)
+checkpoint with its own ``quantization_config``; device_map; LoRA adapter.
 
 ``HFCausalLM`` scores labels with left-padded, length-sorted batches and explicit position ids (a batch equals
 one-by-one scoring); when every label is one token one forward pass per batch suffices, and the LM head runs
 on the last position only."""
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,9 +31,52 @@ def torch_dtype(name: str):
     return getattr(torch, name)
 
 
-def quantization_config(cfg: LLMConfig):
-    """bitsandbytes NF4 with double quantization (4bit) or LLM.int8 (8bit); None for ``none``."""
-    if cfg.quantization == "none":
+#: pre-quantized checkpoint formats (``quant_method`` in the checkpoint's config.json) → (extra, modules it needs)
+PREQUANTIZED = {"gptq": ("gptq", ("optimum", "gptqmodel")), "awq": ("awq", ("gptqmodel", "accelerate"))}
+
+
+def shipped_quantization(cfg: LLMConfig) -> dict | None:
+    """The ``quantization_config`` a checkpoint ships with (GPTQ, AWQ, …), or None. A local directory's
+    config.json is read directly; a Hub id through ``AutoConfig`` (the local cache when offline)."""
+    if cfg.gguf_file:
+        return None
+    local = Path(cfg.model).expanduser()
+    try:
+        if local.is_dir():
+            path = local / "config.json"
+            conf = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        else:
+            from transformers import AutoConfig
+
+            conf = AutoConfig.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code).to_dict()
+    except (OSError, ValueError):
+        return None  # loading the model reports what is wrong
+    q = conf.get("quantization_config")
+    return q if isinstance(q, dict) else None
+
+
+def check_prequantized(cfg: LLMConfig, shipped: dict) -> None:
+    """A pre-quantized checkpoint loads with its own config: refuse bitsandbytes on top, and name the extra
+    the format needs when its libraries are missing."""
+    method = str(shipped.get("quant_method", "?")).lower()
+    if cfg.quantization in ("4bit", "8bit"):
+        raise ValueError(f"llm.model {cfg.model!r} is already quantized ({method}, {shipped.get('bits', '?')}-bit): "
+                         f"bitsandbytes cannot quantize it again; set llm.quantization=auto")
+    if method in PREQUANTIZED:
+        extra, modules = PREQUANTIZED[method]
+        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ImportError(f"llm.model {cfg.model!r} is a {method.upper()} checkpoint; loading it needs the "
+                              f"'{extra}' extra: pip install -e '.[{extra}]' (missing: {', '.join(missing)})")
+
+
+def quantization_config(cfg: LLMConfig, shipped: dict | None = None):
+    """bitsandbytes NF4 with double quantization (4bit) or LLM.int8 (8bit); None for ``none``/``auto`` and for a
+    pre-quantized checkpoint (``shipped``: transformers then uses the checkpoint's own config)."""
+    if shipped is not None:
+        check_prequantized(cfg, shipped)
+        return None
+    if cfg.quantization in ("none", "auto"):
         return None
     try:
         import bitsandbytes  # noqa: F401
@@ -154,8 +201,9 @@ def load_hf(cfg: LLMConfig) -> HFCausalLM:
     import torch
     from transformers import AutoModelForCausalLM
 
+    shipped = shipped_quantization(cfg)
+    qconf = quantization_config(cfg, shipped)  # before the tokenizer: a missing extra fails first
     tok = load_tokenizer(cfg)
-    qconf = quantization_config(cfg)
     kw = {"trust_remote_code": cfg.trust_remote_code, "dtype": torch_dtype(cfg.dtype)}
     if cfg.gguf_file:
         kw["gguf_file"] = cfg.gguf_file
