@@ -9,7 +9,11 @@
    4-bit loading of the same weights: the same logits.
 3. QLoRA: ``finetune.train`` with ``llm.quantization=4bit`` runs a few steps on the GPU, its loss falls, and the
    adapter it saves loads on the 4-bit model through the ``hf`` backend and scores.
-Prints a table; last line: RESULT checks_passed=… of=…
+4. Pre-quantized checkpoints (needs ``pip install -e '.[gptq]'``; skipped, and said so, without it): the tiny model
+   quantized with GPTQ (transformers ``GPTQConfig``, calibrated on competition prompts) and saved loads through the
+   ``hf`` backend with ``llm.quantization=auto`` and its own quantization_config, scores (probabilities sum to
+   1, batched = one by one), and bitsandbytes on top of it is refused.
+Prints a table; last line: RESULT checks_passed=… of=… skipped=…
 """
 from __future__ import annotations
 
@@ -108,6 +112,41 @@ def main() -> int:
     ok = peft.startswith("Peft") and all(abs(p.sum() - 1) < 1e-6 for p in p_ad)
     rows.append(("adapter loads on the 4-bit model and scores", ok, f"{peft}; {len(p_ad)} questions scored"))
 
+    # 4. a pre-quantized (GPTQ) checkpoint through the same loader
+    skipped = []
+    import importlib.util
+
+    if all(importlib.util.find_spec(m) for m in ("optimum", "gptqmodel")):
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GPTQConfig
+
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        gq = GPTQConfig(bits=4, group_size=32, dataset=prompts, tokenizer=tok)
+        qmodel = AutoModelForCausalLM.from_pretrained(model_dir, quantization_config=gq, device_map="cuda",
+                                                      dtype=torch.float16)
+        gdir = work / "tiny_gptq"
+        qmodel.save_pretrained(gdir)
+        tok.save_pretrained(gdir)
+        del qmodel
+        gcfg = LLMConfig(model=str(gdir), dtype="float16", quantization="auto", batch_size=4)
+        llm_g = load_llm(gcfg)
+        g_kinds = sorted({type(m).__name__ for m in llm_g.model.modules() if "QuantLinear" in type(m).__name__})
+        pg = LogitsScorer(llm_g).score(prompts, n_choices)
+        pg_one = LogitsScorer(llm_g, batch_size=1).score(prompts, n_choices)
+        g_sum = max(abs(p.sum() - 1) for p in pg)
+        g_batch = max(float(np.abs(a - b).max()) for a, b in zip(pg, pg_one))
+        rows.append(("GPTQ checkpoint loads with its own config (quantization=auto)", bool(g_kinds),
+                     ", ".join(g_kinds) or "no QuantLinear layers"))
+        rows.append(("GPTQ: probabilities sum to 1; batched = one by one", g_sum < 1e-3 and g_batch < 2e-2,
+                     f"max |sum-1| {g_sum:.1e}, max |Δp| {g_batch:.1e}"))
+        try:
+            load_llm(gcfg.model_copy(update={"quantization": "4bit"}))
+            refused = False
+        except ValueError:
+            refused = True
+        rows.append(("GPTQ: bitsandbytes on top is refused", refused, "ValueError before loading"))
+    else:
+        skipped.append("GPTQ (pip install -e '.[gptq]': optimum + gptqmodel)")
+
     table = Table(title=f"GPU checks on {torch.cuda.get_device_name(0)} (torch {torch.__version__})",
                   title_justify="left")
     for c in ("check", "ok", "measured"):
@@ -116,7 +155,9 @@ def main() -> int:
         table.add_row(name, "yes" if ok else "NO", what)
     Console(width=140).print(table)
     passed = sum(ok for _, ok, _ in rows)
-    print(f"RESULT checks_passed={passed} of={len(rows)}")
+    for what in skipped:
+        print(f"skipped: {what}")
+    print(f"RESULT checks_passed={passed} of={len(rows)} skipped={len(skipped)}")
     return 0 if passed == len(rows) else 1
 
 

@@ -19,6 +19,10 @@ passage reading, and "no passage" alone would say 사회.
 field speak as 갑 and 을, choices (or a <보기> of ㄱ–ㄹ statements) are later sentences of theirs and of other
 articles of the field; half from the ethics-and-philosophy articles. No training family had a 갑/을 item.
 
+``wiki-terms`` (social): knowledge items with no passage in KMMLU/MMMLU wording — a definition with titles of
+the same field as choices, or "X에 대한 설명으로 옳은 것은?" with sentences as choices. Without it, when KMMLU or
+MMMLU is left out, the only passage-less 사회 items left are CLIcK's.
+
 All are deterministic (seeded by id) and vary their choice count (4 or 5) so it carries no label.
 """
 from __future__ import annotations
@@ -232,4 +236,50 @@ def _wiki_gabeul(root: Path, limit: int = 2000) -> list[Question]:
                          choices=choices, answer=choices.index(gold) + 1, source="wiki-gabeul", subject=field,
                          domain=SOCIAL)
         out.append(q)
+    return out
+
+
+TERM_STEMS = ("다음 설명에 해당하는 것은?", "다음에서 설명하는 개념으로 옳은 것은?", "다음 내용과 관련 있는 것은?",
+              "다음 글이 설명하는 대상으로 가장 적절한 것은?")
+STATEMENT_STEMS = ("다음 중 {t}에 대한 설명으로 옳은 것은?", "{t}에 관한 설명으로 옳지 않은 것은?",
+                   "{t}에 대한 설명으로 가장 적절한 것은?", "다음 중 {t}의 특징으로 옳은 것은?")
+
+
+@_family("wiki-terms", SOCIAL, "KMMLU/MMMLU-shaped knowledge items from Korean Wikipedia, without a passage",
+         synthetic=True)
+def _wiki_terms(root: Path, limit: int = 2000) -> list[Question]:
+    """Knowledge questions with no passage, as KMMLU's professional subjects and translated MMLU ask them: a
+    definition (the article's first sentence, title masked) with titles of the same field as choices, or a
+    statement question about a title with sentences of it and of other articles of the field as choices.
+    Every field of the Wikipedia sample, weighted towards society, politics/law and economics."""
+    arts: dict[str, list[tuple[str, list[str]]]] = {}
+    with gzip.open(root / "kb/kowiki_social_2020.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            title = r["title"]
+            if 2 <= len(title) <= 20 and "(" not in title:
+                sents = _sentences(r["text"])
+                if len(sents) >= 4 and title in sents[0]:
+                    arts.setdefault(r["domain"], []).append((title, sents))
+    fields = sorted(arts)
+    weights = [3 if f in ("society", "politics_law", "economics") else 1 for f in fields]
+    out: list[Question] = []
+    for n in range(limit):
+        rng = random.Random(f"wiki-terms/{n}")
+        field = rng.choices(fields, weights)[0]
+        title, sents = rng.choice(arts[field])
+        others = rng.sample(arts[field], min(12, len(arts[field])))
+        if rng.random() < 0.5:
+            desc = sents[0].replace(title, "이것" if rng.random() < 0.5 else "(가)")
+            gold = title
+            choices = _with_count(rng, gold, [t for t, _ in others if t != title], [t for t, _ in others])
+            question = f"{rng.choice(TERM_STEMS)}\n{desc}"
+        else:
+            gold = rng.choice(sents[1:])
+            pool = [s for t, ss in others if t != title for s in ss[1:4]]
+            choices = _with_count(rng, gold, [], pool)
+            question = rng.choice(STATEMENT_STEMS).format(t=title)
+        out.append(Question(id=f"wiki-terms/{n}", paragraph="", question=question, choices=choices,
+                            answer=choices.index(gold) + 1, source="wiki-terms",
+                            subject=field, domain=SOCIAL))
     return out
