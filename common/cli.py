@@ -33,6 +33,28 @@ def positive_int(text: str) -> int:
     return n
 
 
+def positive_float(text: str) -> float:
+    """argparse type for scales such as a temperature: a finite number > 0."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (x > 0 and x != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return x
+
+
+def unit_float(text: str) -> float:
+    """argparse type for a probability or fraction: a number in [0, 1]."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return x
+
+
 def prepare_out_dir(out: str | Path, cfg: RunConfig) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from common.cli import add_config_args, config_from_args, fail, positive_int
+from common.cli import add_config_args, config_from_args, fail, positive_float, positive_int
 from common.config import ConfigError, RunConfig, config_hash
 from knowledge_base.manifest import KBError
 from rag.data import DataError, Question
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--method", choices=["bm25", "dense", "hybrid"], default=None,
                     help="retriever (default: retrieval.method, or bm25 when the KB has no dense index)")
     ap.add_argument("--top-k", type=positive_int, default=5, help="chunks retrieved per choice")
-    ap.add_argument("--temperature", type=float, default=0.1, help="softmax temperature over support shares")
+    ap.add_argument("--temperature", type=positive_float, default=0.1, help="softmax temperature over support shares")
     args = ap.parse_args(argv)
     cfg = config_from_args(args)
     try:
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg.retrieval.kb, cfg.retrieval.method = str(args.kb), method
         qs, source, sha = questions_for(cfg, args.data, args.labels, args.suite, args.limit)
         if not qs:
-            raise DataError(f"no questions in {source}")
+            raise DataError(source, "no questions")
         prov = {"data": source, "data_sha256": sha or "(suite)", "kb": str(args.kb), "retrieval": method,
                 "top_k": args.top_k, "config_hash": config_hash(cfg), "answerer": "rag.evidence (no LLM)"}
         m = run_evidence(cfg, qs, args.out, args.top_k, args.temperature, prov)

@@ -11,7 +11,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from common.cli import fail
+from common.cli import fail, unit_float
 
 METHODS = ("linear", "ties", "dare_linear", "dare_ties", "svd", "cat")
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--adapters", nargs="+", required=True)
     ap.add_argument("--method", default="dare_ties", choices=METHODS)
     ap.add_argument("--weights", nargs="+", type=float, default=None)
-    ap.add_argument("--density", type=float, default=None, help="kept fraction for ties/dare (default 0.5)")
+    ap.add_argument("--density", type=unit_float, default=None, help="kept fraction for ties/dare (default 0.5)")
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--full", action="store_true", help="fold into the base weights (standalone model)")
     args = ap.parse_args(argv)

@@ -301,6 +301,20 @@ def test_search_k(small_kb, capsys, k):
         assert code == 2 and "must be at least 1" in err
 
 
+@pytest.mark.parametrize("module,argv", [
+    ("eval.evidence", ["--kb", "x", "--suite", "kice", "--out", "o", "--temperature", "-1"]),
+    ("rag.router.__main__", ["train", "--families", "default", "--out", "o", "--C", "0"]),
+    ("rag.router.__main__", ["eval", "--model", "m", "--data", "d", "--threshold", "1.5"]),
+    ("finetune.merge", ["--base", "b", "--adapters", "a", "--out", "o", "--density", "2"]),
+])
+def test_float_flags_have_bounds(module, argv, capsys, tmp_path, monkeypatch):
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    code, err = run_cli(importlib.import_module(module).main, argv, capsys)
+    assert code == 2 and ("above 0" in err or "between 0 and 1" in err)
+
+
 @pytest.mark.parametrize("override,field", [
     ("kb.bm25.k1=-5", "kb.bm25.k1"), ("kb.dense.hnsw_m=-3", "kb.dense.hnsw_m"),
     ("retrieval.min_score=nan", "retrieval.min_score"), ("scoring.evidence_weight=.inf", "scoring.evidence_weight"),

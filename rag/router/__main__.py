@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from common.cli import fail
+from common.cli import fail, positive_float, unit_float
 from common.config import RouterConfig, RunConfig
 
 from ..data import DataError, attach_labels, load_questions
@@ -162,14 +162,14 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--families", default=None, help=fam_help)
             p.add_argument("--out", type=Path, required=True)
         if name in ("train", "lofo"):
-            p.add_argument("--C", type=float, default=4.0, help="inverse regularisation strength")
+            p.add_argument("--C", type=positive_float, default=4.0, help="inverse regularisation strength")
         if name == "lofo":
             p.add_argument("--families", default=None, help="families to use (default: all)")
             p.add_argument("--out", type=Path, default=None, help="write router_lofo.json here")
         if name == "eval":
             p.add_argument("--model", type=Path, default=None, help="trained classifier dir")
             p.add_argument("--name", default="classifier", help="router name (classifier, keywords, always-*)")
-            p.add_argument("--threshold", type=float, default=0.5)
+            p.add_argument("--threshold", type=unit_float, default=0.5)
             p.add_argument("--uncertain", choices=["label", "retrieve"], default="label",
                            help="label: accuracy of the label; retrieve: uncertain questions count as routed 사회")
             p.add_argument("--out", type=Path, default=None, help="write router_eval.json here")
