@@ -4,7 +4,9 @@ Answers questions with the configured pipeline and writes into DIR:
 ``predictions.csv`` (competition submission ``id,answer``), ``details.jsonl`` (route and confidence,
 retrieved chunks with scores, whether context was used, prompt tokens, probabilities, prediction, gold and
 correctness), ``summary.json`` and ``config.yaml`` (the resolved config). ``details.jsonl`` is the checkpoint,
-written every ``--checkpoint-every`` questions; ``--resume`` continues an interrupted run to the same files.
+written every ``--checkpoint-every`` questions; ``--resume`` continues an interrupted run to the same files, and
+only a run of the same config, data file (path and sha256) and questions (``.run_stamp.json``): anything else is
+refused, naming what differs.
 """
 from __future__ import annotations
 
