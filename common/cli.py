@@ -33,12 +33,16 @@ def positive_int(text: str) -> int:
     return n
 
 
-def positive_float(text: str) -> float:
-    """argparse type for scales such as a temperature: a finite number > 0."""
+def _number(text: str) -> float:
     try:
-        x = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def positive_float(text: str) -> float:
+    """argparse type for scales such as a temperature: a finite number > 0."""
+    x = _number(text)
     if not (x > 0 and x != float("inf")):
         raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
     return x
@@ -46,10 +50,7 @@ def positive_float(text: str) -> float:
 
 def unit_float(text: str) -> float:
     """argparse type for a probability or fraction: a number in [0, 1]."""
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    x = _number(text)
     if not 0.0 <= x <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return x

@@ -263,10 +263,8 @@ def run(run_dirs: list[Path], method: str, out: Path, folds: int = 5, grid: int 
     write_details(out / "details.jsonl", records)
     write_submission([(r.id, r.prediction) for r in records], out / "predictions.csv")
     prov = {"method": method, "members": ", ".join(members.names), "folds": folds}
-    m = write_report(out, prov, records)
     table = member_table(members, records)
-    m["ensemble"] = {"method": method, **table, "fitted": fitted}
-    (out / "metrics.json").write_text(json.dumps(m, ensure_ascii=False, indent=1), encoding="utf-8")
+    m = write_report(out, prov, records, extra={"ensemble": {"method": method, **table, "fitted": fitted}})
     (out / "ensemble.json").write_text(json.dumps(m["ensemble"], ensure_ascii=False, indent=1), encoding="utf-8")
     with open(out / "report.md", "a", encoding="utf-8") as f:
         f.write("\n".join(ensemble_markdown(method, table, fitted)))

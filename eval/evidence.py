@@ -19,7 +19,6 @@ knowledge base cannot help. Last line, as ``eval.run`` prints it: ``RESULT accur
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from tqdm.auto import tqdm
 
 from common.cli import add_config_args, config_from_args, fail, positive_float, positive_int
 from common.config import ConfigError, RunConfig, config_hash
-from knowledge_base.manifest import KBError
+from knowledge_base.manifest import KBError, read_manifest
 from rag.data import DataError, Question
 from rag.evidence import EvidenceAnswerer, EvidenceResult, refuse_leakage
 from rag.record import Prediction, write_details
@@ -127,13 +126,19 @@ def evidence_baseline(cfg: RunConfig, questions: list[Question], batch: int = 64
         update={"name": "always-social"})}))
     refuse_leakage(retriever.kb, questions)
     ans = EvidenceAnswerer(retriever, top_k=cfg.retrieval.top_k, temperature=cfg.scoring.evidence_temperature)
+    docs, results = answer_in_batches(ans, questions, batch, progress=False)
+    return evidence_records(questions, docs, results)
+
+
+def answer_in_batches(ans: EvidenceAnswerer, questions: list[Question], batch: int, progress: bool):
+    """Per-choice evidence and the answerer's result for every question, ``batch`` questions per retrieval call."""
     docs, results = [], []
-    for b in range(0, len(questions), batch):
+    for b in tqdm(range(0, len(questions), batch), desc="evidence", unit="batch", disable=not progress):
         part = questions[b:b + batch]
         d = ans.retrieve(part)
         docs += d
         results += ans.score(part, d)
-    return evidence_records(questions, docs, results)
+    return docs, results
 
 
 def run_evidence(cfg: RunConfig, questions: list[Question], out: Path, top_k: int, temperature: float,
@@ -145,19 +150,12 @@ def run_evidence(cfg: RunConfig, questions: list[Question], out: Path, top_k: in
         raise ConfigError("retrieval.kb is not set (give --kb DIR)")
     refuse_leakage(retriever.kb, questions)
     ans = EvidenceAnswerer(retriever, top_k=top_k, temperature=temperature)
-    docs, results = [], []
-    for b in tqdm(range(0, len(questions), batch), desc="evidence", unit="batch", disable=not progress):
-        part = questions[b:b + batch]
-        d = ans.retrieve(part)
-        docs += d
-        results += ans.score(part, d)
+    docs, results = answer_in_batches(ans, questions, batch, progress)
     out.mkdir(parents=True, exist_ok=True)
     records = evidence_records(questions, docs, results)
     write_details(out / "details.jsonl", records)
-    m = write_report(out, provenance, records)
     curve = coverage_curve(records, [r.margin for r in results])
-    m["coverage"] = curve
-    (out / "metrics.json").write_text(json.dumps(m, ensure_ascii=False, indent=1), encoding="utf-8")
+    m = write_report(out, provenance, records, extra={"coverage": curve})
     if curve:
         coverage_chart(curve, m.get("chance"), out / "coverage.png", f"evidence coverage ({m.get('n', 0)} questions)")
     report = out / "report.md"
@@ -183,17 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cfg = config_from_args(args)
     try:
-        if not (args.kb / "manifest.json").exists():
-            raise KBError(f"{args.kb} is not a knowledge base (no manifest.json); build one with "
-                          f"python -m knowledge_base.build")
+        man = read_manifest(args.kb)
         method = args.method or cfg.retrieval.method
-        if args.method is None and method != "bm25":
-            man = json.loads((args.kb / "manifest.json").read_text(encoding="utf-8"))
-            method = method if "dense" in man else "bm25"
+        if args.method is None and method != "bm25" and "dense" not in man:
+            method = "bm25"
         cfg.retrieval.kb, cfg.retrieval.method = str(args.kb), method
         qs, source, sha = questions_for(cfg, args.data, args.labels, args.suite, args.limit)
-        if not qs:
-            raise DataError(source, "no questions")
         prov = {"data": source, "data_sha256": sha or "(suite)", "kb": str(args.kb), "retrieval": method,
                 "top_k": args.top_k, "config_hash": config_hash(cfg), "answerer": "rag.evidence (no LLM)"}
         m = run_evidence(cfg, qs, args.out, args.top_k, args.temperature, prov)

@@ -27,9 +27,10 @@ def _table(title: str, groups: dict[str, dict]) -> list[str]:
 
 
 def write_report(run_dir: Path, provenance: dict[str, Any] | None = None, records: list[Prediction] | None = None,
-                 baselines: dict[str, list[Prediction]] | None = None
+                 baselines: dict[str, list[Prediction]] | None = None, extra: dict[str, Any] | None = None
                  ) -> dict[str, Any]:
-    """Compute metrics of ``records`` (default: ``run_dir/details.jsonl``) and write them into ``run_dir``."""
+    """Compute metrics of ``records`` (default: ``run_dir/details.jsonl``) and write them into ``run_dir``;
+    ``extra`` (e.g. an ensemble's member table, the evidence coverage curve) is added to metrics.json."""
     records = read_run(run_dir) if records is None else records
     run_dir.mkdir(parents=True, exist_ok=True)
     m = compute_metrics(records)
@@ -40,6 +41,7 @@ def write_report(run_dir: Path, provenance: dict[str, Any] | None = None, record
         m["baselines"][name] = {"n": b["n"], "accuracy": b["accuracy"], "ci95": b["ci95"],
                                 "by_domain": {d: {k: v[k] for k in ("n", "accuracy", "ci95")}
                                               for d, v in b["by_domain"].items()}}
+    m.update(extra or {})
     (run_dir / "metrics.json").write_text(json.dumps(m, ensure_ascii=False, indent=1), encoding="utf-8")
     charts = []
     if m["by_domain"]:

@@ -157,8 +157,9 @@ def load_for_run(cfg: RunConfig, data: str | None, labels: str | None, limit: in
     qs = qs[:limit] if limit else qs
     if not qs:
         raise DataError(path, "no questions to answer" + (" (every row was skipped)" if not cfg.data.strict else ""))
-    base = Path(parse_bucket_spec(path)[0]).expanduser()
-    return qs, {"path": f"{base.resolve()}{path[len(parse_bucket_spec(path)[0]):]}", "sha256": sha256_tree(base)}
+    file_part = parse_bucket_spec(path)[0]
+    base = Path(file_part).expanduser()
+    return qs, {"path": f"{base.resolve()}{path[len(file_part):]}", "sha256": sha256_tree(base)}
 
 
 def main(argv: list[str] | None = None) -> int:
