@@ -33,6 +33,7 @@ class HybridRetriever(Retriever):
         """``stage_hits`` (``{"bm25": [...], "dense": [...]}`` per query) may be passed to reuse a cache."""
         n = max(k, self.candidates)
         if stage_hits is None:
+            queries = self.kb.cap_queries(queries)  # once for both stages: one warning per long query
             bm = self.kb.search_bm25(queries, n, n_threads=self.n_threads)
             de = self.kb.search_dense(queries, n)
             stage_hits = [{"bm25": b, "dense": d} for b, d in zip(bm, de)]
