@@ -129,13 +129,14 @@ def main() -> int:
         del qmodel
         gcfg = LLMConfig(model=str(gdir), dtype="float16", quantization="auto", batch_size=4)
         llm_g = load_llm(gcfg)
-        g_kinds = sorted({type(m).__name__ for m in llm_g.model.modules() if "QuantLinear" in type(m).__name__})
+        # GPTQ layers carry packed ``qweight`` (gptqmodel names its kernels TorchAtenLinear, MarlinLinear, …)
+        g_kinds = sorted({type(m).__name__ for m in llm_g.model.modules() if hasattr(m, "qweight")})
         pg = LogitsScorer(llm_g).score(prompts, n_choices)
         pg_one = LogitsScorer(llm_g, batch_size=1).score(prompts, n_choices)
         g_sum = max(abs(p.sum() - 1) for p in pg)
         g_batch = max(float(np.abs(a - b).max()) for a, b in zip(pg, pg_one))
         rows.append(("GPTQ checkpoint loads with its own config (quantization=auto)", bool(g_kinds),
-                     ", ".join(g_kinds) or "no QuantLinear layers"))
+                     ", ".join(g_kinds) or "no GPTQ (qweight) layers"))
         rows.append(("GPTQ: probabilities sum to 1; batched = one by one", g_sum < 1e-3 and g_batch < 2e-2,
                      f"max |sum-1| {g_sum:.1e}, max |Δp| {g_batch:.1e}"))
         try:

@@ -48,6 +48,14 @@ def positive_float(text: str) -> float:
     return x
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type for a weight that 0 turns off: a finite number >= 0."""
+    x = _number(text)
+    if not (x >= 0 and x != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text}")
+    return x
+
+
 def unit_float(text: str) -> float:
     """argparse type for a probability or fraction: a number in [0, 1]."""
     x = _number(text)

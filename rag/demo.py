@@ -40,7 +40,7 @@ def ensure_router(cfg: RunConfig) -> None:
         pass
     families = ", ".join(n for n in FAMILIES.names() if not FAMILIES.get(n).eval_only)
     console.print(f"[bold]router[/bold]: training the classifier into {out} (families {families}; KICE 2020–2024 "
-                  f"and half of CLIcK held out; ~1 min)…")
+                  f"and half of CLIcK held out; ~2–4 min)…")
     train_classifier(default_training(cfg.data.root)).save(out)
 
 

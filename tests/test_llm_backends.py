@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from tiny_models import build_tiny_qwen
 
 from common.config import LLMConfig, ScoringConfig
 from rag.llm import load_llm
@@ -148,3 +149,42 @@ def test_auto_on_a_full_precision_checkpoint_loads_it_unquantized(tiny_qwen_dir)
     assert not getattr(llm.model, "is_quantized", False)
     p = llm.label_logprobs(["질문: 1+1?\n답:"], [["1", "2"]])
     assert len(p[0]) == 2
+
+
+def test_a_real_gptq_checkpoint_made_on_cpu_loads_and_scores(tmp_path, data_root):
+    """With optimum + gptqmodel importable (README: the CPU recipe), the tiny model is quantized with GPTQ on the
+    CPU, saved, and loaded back through the hf backend with quantization=auto: its linear layers are GPTQ
+    layers (qweight), logits scoring gives distributions, batched = one by one, and bitsandbytes on top is
+    refused. Skipped, and says so, where the libraries are not installed (CI: gptqmodel needs torch >= 2.14.1)."""
+    pytest.importorskip("optimum")
+    pytest.importorskip("gptqmodel")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GPTQConfig
+
+    from common.config import LLMConfig, PromptConfig
+    from rag.data import load_questions
+    from rag.llm import load_llm
+    from rag.prompts import PromptBuilder
+    from rag.scoring.logits import LogitsScorer
+
+    src = build_tiny_qwen(tmp_path / "tiny", hidden=128)
+    tok = AutoTokenizer.from_pretrained(src)
+    qs = load_questions(data_root / "competition/train.csv")[:6]
+    prompts = [PromptBuilder(tok, PromptConfig()).build(q).text for q in qs]
+    qmodel = AutoModelForCausalLM.from_pretrained(
+        src, quantization_config=GPTQConfig(bits=4, group_size=32, dataset=prompts, tokenizer=tok),
+        device_map="cpu", dtype=torch.float16)
+    gdir = tmp_path / "tiny-gptq"
+    qmodel.save_pretrained(gdir)
+    tok.save_pretrained(gdir)
+    del qmodel
+    cfg = LLMConfig(model=str(gdir), dtype="float16", quantization="auto", device_map="cpu", batch_size=3)
+    llm = load_llm(cfg)
+    assert any(hasattr(m, "qweight") for m in llm.model.modules())
+    n = [q.n_choices for q in qs]
+    batched = LogitsScorer(llm).score(prompts, n)
+    single = LogitsScorer(llm, batch_size=1).score(prompts, n)
+    assert all(abs(p.sum() - 1) < 1e-6 for p in batched)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(batched, single)) < 2e-2
+    with pytest.raises(ValueError, match="already quantized"):
+        load_llm(cfg.model_copy(update={"quantization": "4bit"}))

@@ -43,8 +43,10 @@ def test_classifier_round_trip_without_pickle(tmp_path, router_data):
     p = np.array(router.p_social(router_data))
     vq, vp, clf = model._sk
     feats = router.features(router_data)
+    assert model.embedding_weight > 0 and all(f.embedding is not None for f in feats)
     X = hstack([vq.transform([f.terms for f in feats]), vp.transform([f.passage_terms for f in feats]) * 0.3,
-                csr_matrix(np.stack([f.dense for f in feats]))]).tocsr()
+                csr_matrix(np.stack([f.dense for f in feats])),
+                csr_matrix(np.stack([f.embedding for f in feats]) * model.embedding_weight)]).tocsr()
     np.testing.assert_allclose(p, clf.predict_proba(X)[:, 1], atol=1e-9)
     routes = router.route(router_data)
     assert all(r.label in ("korean", "social") and r.confidence >= 0.5 for r in routes)
@@ -207,3 +209,53 @@ def test_llm_router_zero_shot(tiny_qwen_dir, router_data):
     assert len(routes) == 4 and all(0 <= r.p_social <= 1 and r.confidence >= 0.5 for r in routes)
     with pytest.raises(ValueError, match="needs the loaded LLM"):
         make_router(RouterConfig(name="llm"))
+
+
+def test_kiwi_morpheme_vectors_reproduce_kiwi_and_place_unseen_words():
+    """Vectors recovered from Kiwi's similarities: their dot products are Kiwi's cosine similarities, a grammar
+    word lies nearer grammar than marketing, and a word Kiwi does not know gets no vector."""
+    from kiwipiepy import Kiwi
+
+    from rag.router.vectors import MorphemeVectors
+
+    kiwi = Kiwi()
+    vec = MorphemeVectors(kiwi)
+    assert 240 < vec.dim <= 256 and len(vec.signature) == 16
+    words = ["접미사", "파생어", "마케팅", "고객", "피동문", "맥스타일뷁"]
+    tok = {w: ts[0] for w, ts in zip(words, kiwi.tokenize(words))}
+    assert all(t.form == w for w, t in tok.items())
+    v = {w: vec.of(t) for w, t in tok.items()}
+    for a, b in (("접미사", "파생어"), ("접미사", "마케팅"), ("마케팅", "고객"), ("피동문", "파생어")):
+        assert abs(float(v[a] @ v[b]) - kiwi.morpheme_similarity(tok[a].id, tok[b].id)) < 0.01, (a, b)
+    assert v["접미사"] @ v["파생어"] > v["접미사"] @ v["마케팅"] + 0.2
+    assert v["마케팅"] @ v["고객"] > v["마케팅"] @ v["파생어"]
+    assert v["맥스타일뷁"] is None  # an unknown word: Kiwi's placeholder id is not its morpheme
+    # a dictionary word outside Kiwi's language model: Kiwi's similarity is nan, so no vector (not a nan one)
+    from types import SimpleNamespace
+
+    far = next(i for i in range(150_000, 400_000, 997) if kiwi.morpheme(i) is not None
+               and not np.isfinite(kiwi.morpheme_similarity(i, 5)))
+    assert vec.of(SimpleNamespace(id=far, form=kiwi.morpheme(far).form)) is None
+    bag = vec.bag(list(tok.values()))
+    assert abs(float(np.linalg.norm(bag)) - 1) < 1e-9
+    assert not np.any(vec.bag([tok["맥스타일뷁"]]))
+
+
+def test_router_with_vectors_from_another_kiwi_model_is_refused(tmp_path, router_data):
+    model = train_classifier(router_data)
+    assert model.meta["n_anchors"] > 0 and model.meta["vectors_signature"]
+    model.save(tmp_path / "ok")  # the training vocabulary's vectors travel with the router: loading computes none
+    loaded = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "ok")))
+    assert len(model.vector_ids) > 500 and model.vector_table.dtype == np.float16
+    assert len(loaded.features.vectors._cache) == len(model.vector_ids)
+    np.testing.assert_allclose(loaded.p_social(router_data), model.predict_proba(loaded.features(router_data)),
+                               atol=1e-12)
+    model.meta["vectors_signature"] = "0000000000000000"
+    model.save(tmp_path)
+    with pytest.raises(ValueError, match="another Kiwi model"):
+        ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path)))
+    plain = train_classifier(router_data, embedding_weight=0)  # the vector block off: TF-IDF and cues only
+    assert plain.embedding_coef.size == 0 and plain.meta["n_anchors"] == 0
+    plain.save(tmp_path / "plain")
+    r = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "plain")))
+    assert r.features.vectors is None and len(r.p_social(router_data[:5])) == 5

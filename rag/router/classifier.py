@@ -1,5 +1,6 @@
 """Trained router: logistic regression over TF-IDF of what a question says (``features.py``: question, <보기>
-and choice morphemes; a down-weighted passage block; choice–passage overlap and cue counts). No choice
+and choice morphemes; a down-weighted passage block; choice–passage overlap and cue counts) and over the sum of
+Kiwi's morpheme vectors of the question and choices (``vectors.py``: what unknown words are about). No choice
 count or passage length: see ``features.py`` for why.
 
 Training weighs every *family* (``families.py``) equally within its domain, so that one large source (KMMLU's
@@ -19,7 +20,10 @@ from ..data.question import Question
 from .base import KOREAN, ROUTERS, SOCIAL, Router
 from .features import DENSE_NAMES, FeatureExtractor, RouterFeatures
 
-FORMAT = "csat-rag/router-tfidf-lr/2"
+FORMAT = "csat-rag/router-tfidf-lr/3"
+#: weight of the morpheme-vector block (features scaled by it before the fit; 0 turns it off) and anchors used
+EMBEDDING_WEIGHT = 1.5
+N_ANCHORS = 288
 
 
 def _identity(x):
@@ -57,21 +61,36 @@ class _Tfidf:
 
 
 class TfidfLogReg:
-    """p(social) = σ(w_q·tfidf(terms) + passage_weight · w_p·tfidf(passage terms) + w_d·dense + b)."""
+    """p(social) = σ(w_q·tfidf(terms) + passage_weight · w_p·tfidf(passage terms) + w_d·dense
+    + embedding_weight · w_e·embedding + b)."""
 
     def __init__(self, vocab: list[str], idf: np.ndarray, coef: np.ndarray, intercept: float,
                  passage_vocab: list[str], passage_idf: np.ndarray, passage_coef: np.ndarray,
-                 dense_coef: np.ndarray, passage_weight: float, meta: dict | None = None):
+                 dense_coef: np.ndarray, passage_weight: float, meta: dict | None = None,
+                 embedding_coef: np.ndarray | None = None, embedding_weight: float = 0.0):
         self.terms = _Tfidf(vocab, idf)
         self.passage = _Tfidf(passage_vocab, passage_idf)
         self.coef, self.passage_coef = np.asarray(coef, np.float64), np.asarray(passage_coef, np.float64)
         self.dense_coef = np.asarray(dense_coef, np.float64)
+        self.embedding_coef = np.zeros(0) if embedding_coef is None else np.asarray(embedding_coef, np.float64)
         self.intercept, self.passage_weight = float(intercept), float(passage_weight)
+        self.embedding_weight = float(embedding_weight) if self.embedding_coef.size else 0.0
         self.meta = meta or {}
+        #: morpheme vectors of the training vocabulary (ids, float16 rows), saved with the router
+        self.vector_ids, self.vector_table = np.zeros(0, np.int64), np.zeros((0, 0), np.float16)
+
+    @staticmethod
+    def _embeddings(feats: Sequence[RouterFeatures], dim: int) -> np.ndarray:
+        rows = [f.embedding for f in feats]
+        if any(r is None or len(r) != dim for r in rows):
+            raise ValueError(f"this router weighs morpheme vectors ({dim} dimensions) but the features have none "
+                             f"or another size: extract them with FeatureExtractor(n_anchors=...) as in its meta")
+        return np.stack(rows)
 
     @classmethod
     def fit(cls, feats: list[RouterFeatures], labels: list[int], weights: np.ndarray | None = None, C: float = 4.0,
-            passage_weight: float = 0.3, min_df: int = 2, seed: int = 0) -> TfidfLogReg:
+            passage_weight: float = 0.3, min_df: int = 2, seed: int = 0, embedding_weight: float = 0.0
+            ) -> TfidfLogReg:
         from scipy.sparse import csr_matrix, hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -80,20 +99,28 @@ class TfidfLogReg:
         vp = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, min_df=min_df, norm="l2", lowercase=False)
         Xq = vq.fit_transform([f.terms for f in feats])
         Xp = vp.fit_transform([f.passage_terms for f in feats])
-        X = hstack([Xq, Xp * passage_weight, csr_matrix(np.stack([f.dense for f in feats]))]).tocsr()
+        blocks = [Xq, Xp * passage_weight, csr_matrix(np.stack([f.dense for f in feats]))]
+        dim = 0
+        if embedding_weight > 0:
+            dim = len(feats[0].embedding) if feats[0].embedding is not None else 0
+            blocks.append(csr_matrix(cls._embeddings(feats, dim) * embedding_weight))
+        X = hstack(blocks).tocsr()
         clf = LogisticRegression(C=C, max_iter=5000, random_state=seed)
         clf.fit(X, labels, sample_weight=weights)
-        nq, npv = Xq.shape[1], Xp.shape[1]
+        nq, npv, nd = Xq.shape[1], Xp.shape[1], len(DENSE_NAMES)
         coef = clf.coef_[0]
         model = cls(_vocab(vq), vq.idf_, coef[:nq], clf.intercept_[0], _vocab(vp), vp.idf_, coef[nq:nq + npv],
-                    coef[nq + npv:], passage_weight)
+                    coef[nq + npv:nq + npv + nd], passage_weight, embedding_coef=coef[nq + npv + nd:] if dim else None,
+                    embedding_weight=embedding_weight)
         model._sk = (vq, vp, clf)  # kept only in memory, for the round-trip test
         return model
 
     def decision(self, feats: Sequence[RouterFeatures]) -> np.ndarray:
-        out = np.empty(len(feats))
+        out = np.zeros(len(feats))
+        if self.embedding_weight:
+            out += self.embedding_weight * (self._embeddings(feats, self.embedding_coef.size) @ self.embedding_coef)
         for r, f in enumerate(feats):
-            s = self.intercept + float(f.dense @ self.dense_coef)
+            s = out[r] + self.intercept + float(f.dense @ self.dense_coef)
             idx, w = self.terms.row(f.terms)
             s += float(w @ self.coef[idx])
             idx, w = self.passage.row(f.passage_terms)
@@ -114,7 +141,9 @@ class TfidfLogReg:
         out.mkdir(parents=True, exist_ok=True)
         np.savez(out / "router.npz", idf=self.terms.idf, coef=self.coef, intercept=np.array([self.intercept]),
                  passage_idf=self.passage.idf, passage_coef=self.passage_coef, dense_coef=self.dense_coef,
-                 passage_weight=np.array([self.passage_weight]))
+                 passage_weight=np.array([self.passage_weight]), embedding_coef=self.embedding_coef,
+                 embedding_weight=np.array([self.embedding_weight]), vector_ids=self.vector_ids,
+                 vector_table=self.vector_table)
         (out / "router.json").write_text(json.dumps(
             {"format": FORMAT, "classes": [KOREAN, SOCIAL], "dense_features": list(DENSE_NAMES),
              "vocab": self.terms.vocab, "passage_vocab": self.passage.vocab, "meta": self.meta},
@@ -129,12 +158,14 @@ class TfidfLogReg:
         info = json.loads(jpath.read_text(encoding="utf-8"))
         if info.get("format") != FORMAT:
             raise ValueError(f"{jpath}: router format {info.get('format')!r} is not {FORMAT!r} (routers trained "
-                             f"before the choice-count fix are refused); retrain with "
+                             f"before the choice-count fix (/1) or the morpheme vectors (/2) are refused); retrain with "
                              f"`python -m rag.router train --families default --out {path}`")
         with np.load(npath, allow_pickle=False) as z:
-            return cls(info["vocab"], z["idf"], z["coef"], float(z["intercept"][0]), info["passage_vocab"],
-                       z["passage_idf"], z["passage_coef"], z["dense_coef"], float(z["passage_weight"][0]),
-                       info.get("meta"))
+            model = cls(info["vocab"], z["idf"], z["coef"], float(z["intercept"][0]), info["passage_vocab"],
+                        z["passage_idf"], z["passage_coef"], z["dense_coef"], float(z["passage_weight"][0]),
+                        info.get("meta"), z["embedding_coef"], float(z["embedding_weight"][0]))
+            model.vector_ids, model.vector_table = z["vector_ids"], z["vector_table"]
+            return model
 
 
 def _vocab(vec) -> list[str]:
@@ -156,7 +187,7 @@ class ClassifierRouter(Router):
                                  "-o router.model=DIR")
             model = TfidfLogReg.load(Path(self.cfg.model))
         self.model = model
-        self.features = FeatureExtractor(model.meta.get("passage_chars", 1500))
+        self.features = extractor_for(model)
 
     def p_social(self, questions):
         return self.scores(questions)[0]
@@ -167,16 +198,40 @@ class ClassifierRouter(Router):
                 [float(c) for c in self.model.coverage(feats)])
 
 
+def extractor_for(model: TfidfLogReg) -> FeatureExtractor:
+    """The feature extractor a trained router was fitted with; refuses one whose morpheme vectors came from
+    another Kiwi model (other anchors: the embedding coefficients would be read in the wrong basis)."""
+    meta = model.meta
+    n_anchors = int(meta.get("n_anchors", 0)) if model.embedding_weight else 0
+    fx = FeatureExtractor(meta.get("passage_chars", 1500), n_anchors=n_anchors)
+    if fx.vectors is not None and (fx.vectors.signature != meta.get("vectors_signature")
+                                   or fx.vectors.dim != model.embedding_coef.size):
+        raise ValueError(f"this router's morpheme vectors came from another Kiwi model (anchors "
+                         f"{meta.get('vectors_signature')}, {model.embedding_coef.size} dims; this kiwipiepy gives "
+                         f"{fx.vectors.signature}, {fx.vectors.dim}): retrain it with `python -m rag.router train`")
+    if fx.vectors is not None:
+        fx.vectors.seed(model.vector_ids, model.vector_table)
+    return fx
+
+
 def train_classifier(questions: list[Question], C: float = 4.0, passage_chars: int = 1500,
-                     passage_weight: float = 0.3, balance_families: bool = True) -> TfidfLogReg:
+                     passage_weight: float = 0.3, balance_families: bool = True,
+                     embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS) -> TfidfLogReg:
+    """Fit the router on labelled questions (``embedding_weight`` 0: TF-IDF and cues only, no morpheme vectors)."""
     labelled = [q for q in questions if q.domain in (KOREAN, SOCIAL)]
     if len({q.domain for q in labelled}) < 2:
         raise ValueError("training the router needs both korean and social questions")
-    feats = FeatureExtractor(passage_chars)(labelled)
+    fx = FeatureExtractor(passage_chars, n_anchors=n_anchors if embedding_weight > 0 else 0)
+    feats = fx(labelled)
     weights = family_weights(labelled) if balance_families else None
     model = TfidfLogReg.fit(feats, [int(q.domain == SOCIAL) for q in labelled], weights, C=C,
-                            passage_weight=passage_weight)
+                            passage_weight=passage_weight, embedding_weight=embedding_weight)
+    if fx.vectors is not None:
+        model.vector_ids, model.vector_table = fx.vectors.table()
     model.meta = {"passage_chars": passage_chars, "C": C, "passage_weight": passage_weight,
+                  "embedding_weight": model.embedding_weight,
+                  "n_anchors": n_anchors if fx.vectors is not None else 0,
+                  "vectors_signature": fx.vectors.signature if fx.vectors is not None else None,
                   "n_train": len(labelled), "by_domain": dict(Counter(q.domain for q in labelled)),
                   "by_family": dict(Counter(family_of(q) for q in labelled)),
                   "trained": time.strftime("%Y-%m-%dT%H:%M:%S")}

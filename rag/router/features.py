@@ -12,7 +12,10 @@ passage) and on the real 수능 — 5 choices and a 자료 passage for every 사
   block of its own that the model weighs down;
 * ``dense``: (1–3) how much of the choices' content is found in the passage, <보기> and question (mean, max
   and min over choices) — "answerable from the passage" is what 국어 means; (4–5) log-counts of
-  Korean-language/literature terms and of social-studies terms in the question and choices.
+  Korean-language/literature terms and of social-studies terms in the question and choices;
+* ``embedding``: the unit sum of Kiwi's morpheme vectors (``vectors.py``) of the distinct content morphemes of
+  the question, <보기> and choices — what a word the model never saw is *about* (접미사 lies by 파생어 and 어근,
+  타당도 by 설명력 and 회귀분석). None when the extractor has no vectors (``n_anchors=0``).
 """
 from __future__ import annotations
 
@@ -39,10 +42,15 @@ class RouterFeatures:
     terms: list[str]
     passage_terms: list[str]
     dense: np.ndarray  # len(DENSE_NAMES)
+    embedding: np.ndarray | None = None  # MorphemeVectors.dim, or None without vectors
+
+
+def _content_tokens(tokens) -> list:
+    return [t for t in tokens if t.tag[:2] in CONTENT_TAGS]
 
 
 def _content(tokens) -> list[str]:
-    return [f"{t.form}/{t.tag[:2]}" for t in tokens if t.tag[:2] in CONTENT_TAGS]
+    return [f"{t.form}/{t.tag[:2]}" for t in tokens]
 
 
 def dense_features(stem: list[str], choices: list[list[str]], context: list[str]) -> np.ndarray:
@@ -59,13 +67,17 @@ def dense_features(stem: list[str], choices: list[list[str]], context: list[str]
 
 class FeatureExtractor:
     """Kiwi analysis of every question's stem (+ <보기>), choices and passage head in one batched call (Kiwi
-    spreads a batch over the cores); a passage shared by several questions (a 수능 지문 set) is analysed once."""
+    spreads a batch over the cores); a passage shared by several questions (a 수능 지문 set) is analysed once.
+    ``n_anchors`` > 0 adds the morpheme-vector ``embedding`` (``vectors.MorphemeVectors`` over the same Kiwi)."""
 
-    def __init__(self, passage_chars: int = 1500):
+    def __init__(self, passage_chars: int = 1500, n_anchors: int = 0):
         from kiwipiepy import Kiwi
+
+        from .vectors import MorphemeVectors
 
         self.passage_chars = passage_chars
         self.kiwi = Kiwi()
+        self.vectors = MorphemeVectors(self.kiwi, n_anchors) if n_anchors else None
 
     def __call__(self, questions: Sequence[Question]) -> list[RouterFeatures]:
         if not questions:
@@ -74,14 +86,19 @@ class FeatureExtractor:
         heads = [q.paragraph[: self.passage_chars] for q in questions]
         unique = list(dict.fromkeys(heads))
         choices = [c for q in questions for c in q.choices]
-        tokens = [_content(t) for t in self.kiwi.tokenize(stems + unique + choices)]
+        raw = [_content_tokens(t) for t in self.kiwi.tokenize(stems + unique + choices)]
+        tokens = [_content(t) for t in raw]
         n, u = len(stems), len(unique)
         passage_of = dict(zip(unique, tokens[n: n + u]))
         out, i = [], n + u
-        for q, s, head in zip(questions, tokens[:n], heads):
+        for r, (q, s, head) in enumerate(zip(questions, tokens[:n], heads)):
             cs = tokens[i: i + q.n_choices]
+            emb = None
+            if self.vectors is not None:
+                emb = self.vectors.bag([t for part in [raw[r], *raw[i: i + q.n_choices]] for t in part])
             i += q.n_choices
             p = passage_of[head]
             out.append(RouterFeatures(terms=[f"q:{t}" for t in s] + [f"q:{t}" for c in cs for t in c],
-                                      passage_terms=[f"p:{t}" for t in p], dense=dense_features(s, cs, p)))
+                                      passage_terms=[f"p:{t}" for t in p], dense=dense_features(s, cs, p),
+                                      embedding=emb))
         return out

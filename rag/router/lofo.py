@@ -21,7 +21,7 @@ from common.config import RouterConfig
 
 from ..data.question import Question
 from .base import SOCIAL, uncertain_mask
-from .classifier import TfidfLogReg, family_weights
+from .classifier import EMBEDDING_WEIGHT, N_ANCHORS, TfidfLogReg, family_weights
 from .families import FAMILIES, cap, load_families
 from .features import FeatureExtractor
 
@@ -62,13 +62,14 @@ def change_choice_count(questions: list[Question]) -> list[Question]:
 
 
 def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: int = 1500, C: float = 4.0,
-                         passage_weight: float = 0.3, cfg: RouterConfig | None = None, progress=None
+                         passage_weight: float = 0.3, cfg: RouterConfig | None = None, progress=None,
+                         embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS
                          ) -> list[FamilyResult]:
     """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
     training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full."""
     cfg = cfg or RouterConfig(name="classifier")
     fams = load_families(root, names)
-    extractor = FeatureExtractor()
+    extractor = FeatureExtractor(n_anchors=n_anchors if embedding_weight > 0 else 0)
     feats, shifted = {}, {}
     for name, qs in fams.items():
         feats[name] = extractor(qs)
@@ -92,7 +93,7 @@ def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: 
         if len({q.domain for q in train_q}) < 2:
             raise ValueError(f"leaving out {held!r} leaves one domain only; give families of both domains")
         model = TfidfLogReg.fit(train_f, [int(q.domain == SOCIAL) for q in train_q], family_weights(train_q), C=C,
-                                passage_weight=passage_weight)
+                                passage_weight=passage_weight, embedding_weight=embedding_weight)
         # a left-out family is routed by the model trained without it; evaluation-only families (never
         # trained on) by the model trained on every other family (the last fold, held = None)
         routed = [held] if held else [n for n in fams if FAMILIES.get(n).eval_only]
