@@ -46,7 +46,9 @@ def test_classifier_round_trip_without_pickle(tmp_path, router_data):
     assert model.embedding_weight > 0 and all(f.embedding is not None for f in feats)
     X = hstack([vq.transform([f.terms for f in feats]), vp.transform([f.passage_terms for f in feats]) * 0.3,
                 csr_matrix(np.stack([f.dense for f in feats])),
-                csr_matrix(np.stack([f.embedding for f in feats]) * model.embedding_weight)]).tocsr()
+                csr_matrix(np.stack([f.embedding for f in feats]) * model.embedding_weight),
+                csr_matrix(np.stack([f.embedding * (1 - f.dense[1]) for f in feats]) * model.embedding_weight)]
+               ).tocsr()
     np.testing.assert_allclose(p, clf.predict_proba(X)[:, 1], atol=1e-9)
     routes = router.route(router_data)
     assert all(r.label in ("korean", "social") and r.confidence >= 0.5 for r in routes)
@@ -250,6 +252,11 @@ def test_router_with_vectors_from_another_kiwi_model_is_refused(tmp_path, router
     assert len(loaded.features.vectors._cache) == len(model.vector_ids)
     np.testing.assert_allclose(loaded.p_social(router_data), model.predict_proba(loaded.features(router_data)),
                                atol=1e-12)
+    z = dict(np.load(tmp_path / "ok/router.npz", allow_pickle=False))
+    z["embedding_coef"] = z["embedding_coef"][: len(z["embedding_coef"]) // 2]  # one block: not what this writes
+    np.savez(tmp_path / "ok/router.npz", **z)
+    with pytest.raises(ValueError, match="two blocks expected"):
+        TfidfLogReg.load(tmp_path / "ok")
     model.meta["vectors_signature"] = "0000000000000000"
     model.save(tmp_path)
     with pytest.raises(ValueError, match="another Kiwi model"):

@@ -21,6 +21,7 @@ from .base import KOREAN, ROUTERS, SOCIAL, Router
 from .features import DENSE_NAMES, FeatureExtractor, RouterFeatures
 
 FORMAT = "csat-rag/router-tfidf-lr/3"
+_OVERLAP_MAX = DENSE_NAMES.index("overlap_max")
 #: weight of the morpheme-vector block (features scaled by it before the fit; 0 turns it off) and anchors used
 EMBEDDING_WEIGHT = 1.5
 N_ANCHORS = 288
@@ -62,7 +63,11 @@ class _Tfidf:
 
 class TfidfLogReg:
     """p(social) = σ(w_q·tfidf(terms) + passage_weight · w_p·tfidf(passage terms) + w_d·dense
-    + embedding_weight · w_e·embedding + b)."""
+    + embedding_weight · (w_e·e + (1 − overlap_max) · w_g·e) + b), e the morpheme-vector embedding.
+
+    The second vector block is *gated* by how little of the best choice is found in the passage: what a
+    question is about decides more where its answer is not in front of it (a news passage on the economy, whose
+    choices come from the passage, stays a reading item; the same topic with nothing to read from is 사회)."""
 
     def __init__(self, vocab: list[str], idf: np.ndarray, coef: np.ndarray, intercept: float,
                  passage_vocab: list[str], passage_idf: np.ndarray, passage_coef: np.ndarray,
@@ -81,11 +86,14 @@ class TfidfLogReg:
 
     @staticmethod
     def _embeddings(feats: Sequence[RouterFeatures], dim: int) -> np.ndarray:
+        """The embedding block: [e, (1 − overlap_max) · e] per question (2 · dim columns)."""
         rows = [f.embedding for f in feats]
         if any(r is None or len(r) != dim for r in rows):
             raise ValueError(f"this router weighs morpheme vectors ({dim} dimensions) but the features have none "
                              f"or another size: extract them with FeatureExtractor(n_anchors=...) as in its meta")
-        return np.stack(rows)
+        e = np.stack(rows)
+        gate = 1.0 - np.array([f.dense[_OVERLAP_MAX] for f in feats])[:, None]
+        return np.hstack([e, gate * e])
 
     @classmethod
     def fit(cls, feats: list[RouterFeatures], labels: list[int], weights: np.ndarray | None = None, C: float = 4.0,
@@ -118,7 +126,8 @@ class TfidfLogReg:
     def decision(self, feats: Sequence[RouterFeatures]) -> np.ndarray:
         out = np.zeros(len(feats))
         if self.embedding_weight:
-            out += self.embedding_weight * (self._embeddings(feats, self.embedding_coef.size) @ self.embedding_coef)
+            out += self.embedding_weight * (self._embeddings(feats, self.embedding_coef.size // 2)
+                                            @ self.embedding_coef)
         for r, f in enumerate(feats):
             s = out[r] + self.intercept + float(f.dense @ self.dense_coef)
             idx, w = self.terms.row(f.terms)
@@ -165,7 +174,12 @@ class TfidfLogReg:
                         z["passage_idf"], z["passage_coef"], z["dense_coef"], float(z["passage_weight"][0]),
                         info.get("meta"), z["embedding_coef"], float(z["embedding_weight"][0]))
             model.vector_ids, model.vector_table = z["vector_ids"], z["vector_table"]
-            return model
+        if model.embedding_coef.size and model.embedding_coef.size != 2 * model.vector_table.shape[1]:
+            raise ValueError(f"{npath}: {model.embedding_coef.size} embedding coefficients for "
+                             f"{model.vector_table.shape[1]}-d morpheme vectors (two blocks expected): not a router "
+                             f"this version wrote; retrain with `python -m rag.router train --families default --out "
+                             f"{path}`")
+        return model
 
 
 def _vocab(vec) -> list[str]:
@@ -205,9 +219,9 @@ def extractor_for(model: TfidfLogReg) -> FeatureExtractor:
     n_anchors = int(meta.get("n_anchors", 0)) if model.embedding_weight else 0
     fx = FeatureExtractor(meta.get("passage_chars", 1500), n_anchors=n_anchors)
     if fx.vectors is not None and (fx.vectors.signature != meta.get("vectors_signature")
-                                   or fx.vectors.dim != model.embedding_coef.size):
+                                   or 2 * fx.vectors.dim != model.embedding_coef.size):
         raise ValueError(f"this router's morpheme vectors came from another Kiwi model (anchors "
-                         f"{meta.get('vectors_signature')}, {model.embedding_coef.size} dims; this kiwipiepy gives "
+                         f"{meta.get('vectors_signature')}, {model.embedding_coef.size // 2} dims; this kiwipiepy gives "
                          f"{fx.vectors.signature}, {fx.vectors.dim}): retrain it with `python -m rag.router train`")
     if fx.vectors is not None:
         fx.vectors.seed(model.vector_ids, model.vector_table)

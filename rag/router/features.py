@@ -15,7 +15,8 @@ passage) and on the real 수능 — 5 choices and a 자료 passage for every 사
   Korean-language/literature terms and of social-studies terms in the question and choices;
 * ``embedding``: the unit sum of Kiwi's morpheme vectors (``vectors.py``) of the distinct content morphemes of
   the question, <보기> and choices — what a word the model never saw is *about* (접미사 lies by 파생어 and 어근,
-  타당도 by 설명력 and 회귀분석). None when the extractor has no vectors (``n_anchors=0``).
+  타당도 by 설명력 and 회귀분석); the classifier weighs it once as is and once gated by ``1 − overlap_max``.
+  None when the extractor has no vectors (``n_anchors=0``).
 """
 from __future__ import annotations
 
