@@ -117,16 +117,9 @@ def main() -> int:
     import importlib.util
 
     if all(importlib.util.find_spec(m) for m in ("optimum", "gptqmodel")):
-        from transformers import AutoModelForCausalLM, AutoTokenizer, GPTQConfig
+        from tiny_models import build_tiny_gptq
 
-        tok = AutoTokenizer.from_pretrained(model_dir)
-        gq = GPTQConfig(bits=4, group_size=32, dataset=prompts, tokenizer=tok)
-        qmodel = AutoModelForCausalLM.from_pretrained(model_dir, quantization_config=gq, device_map="cuda",
-                                                      dtype=torch.float16)
-        gdir = work / "tiny_gptq"
-        qmodel.save_pretrained(gdir)
-        tok.save_pretrained(gdir)
-        del qmodel
+        gdir = build_tiny_gptq(model_dir, work / "tiny_gptq", prompts, device_map="cuda")
         gcfg = LLMConfig(model=str(gdir), dtype="float16", quantization="auto", batch_size=4)
         llm_g = load_llm(gcfg)
         # GPTQ layers carry packed ``qweight`` (gptqmodel names its kernels TorchAtenLinear, MarlinLinear, …)

@@ -40,28 +40,26 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+def _bounded(text: str, ok, requirement: str) -> float:
+    x = _number(text)
+    if not ok(x):
+        raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+    return x
+
+
 def positive_float(text: str) -> float:
     """argparse type for scales such as a temperature: a finite number > 0."""
-    x = _number(text)
-    if not (x > 0 and x != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
-    return x
+    return _bounded(text, lambda x: x > 0 and x != float("inf"), "a finite number above 0")
 
 
 def non_negative_float(text: str) -> float:
     """argparse type for a weight that 0 turns off: a finite number >= 0."""
-    x = _number(text)
-    if not (x >= 0 and x != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text}")
-    return x
+    return _bounded(text, lambda x: x >= 0 and x != float("inf"), "a finite number of at least 0")
 
 
 def unit_float(text: str) -> float:
     """argparse type for a probability or fraction: a number in [0, 1]."""
-    x = _number(text)
-    if not 0.0 <= x <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return x
+    return _bounded(text, lambda x: 0.0 <= x <= 1.0, "between 0 and 1")
 
 
 def prepare_out_dir(out: str | Path, cfg: RunConfig) -> Path:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from tiny_models import build_tiny_qwen
+from tiny_models import build_tiny_gptq, build_tiny_qwen
 
 from common.config import LLMConfig, ScoringConfig
 from rag.llm import load_llm
@@ -158,8 +158,7 @@ def test_a_real_gptq_checkpoint_made_on_cpu_loads_and_scores(tmp_path, data_root
     refused. Skipped, and says so, where the libraries are not installed (CI: gptqmodel needs torch >= 2.14.1)."""
     pytest.importorskip("optimum")
     pytest.importorskip("gptqmodel")
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GPTQConfig
+    from transformers import AutoTokenizer
 
     from common.config import LLMConfig, PromptConfig
     from rag.data import load_questions
@@ -168,16 +167,9 @@ def test_a_real_gptq_checkpoint_made_on_cpu_loads_and_scores(tmp_path, data_root
     from rag.scoring.logits import LogitsScorer
 
     src = build_tiny_qwen(tmp_path / "tiny", hidden=128)
-    tok = AutoTokenizer.from_pretrained(src)
     qs = load_questions(data_root / "competition/train.csv")[:6]
-    prompts = [PromptBuilder(tok, PromptConfig()).build(q).text for q in qs]
-    qmodel = AutoModelForCausalLM.from_pretrained(
-        src, quantization_config=GPTQConfig(bits=4, group_size=32, dataset=prompts, tokenizer=tok),
-        device_map="cpu", dtype=torch.float16)
-    gdir = tmp_path / "tiny-gptq"
-    qmodel.save_pretrained(gdir)
-    tok.save_pretrained(gdir)
-    del qmodel
+    prompts = [PromptBuilder(AutoTokenizer.from_pretrained(src), PromptConfig()).build(q).text for q in qs]
+    gdir = build_tiny_gptq(src, tmp_path / "tiny-gptq", prompts)
     cfg = LLMConfig(model=str(gdir), dtype="float16", quantization="auto", device_map="cpu", batch_size=3)
     llm = load_llm(cfg)
     assert any(hasattr(m, "qweight") for m in llm.model.modules())

@@ -3,6 +3,8 @@
 * ``build_tiny_qwen(dir)``: a Qwen2-architecture causal LM with a real byte-level BPE tokenizer trained on
   Korean text from the shared data; digits are split individually so "1".."5" are single tokens; a
   Qwen-style chat template. Loadable with ``AutoTokenizer/AutoModelForCausalLM.from_pretrained(dir)``.
+* ``build_tiny_gptq(src, dir, prompts, device_map)``: ``src`` (a tiny Qwen) quantized with GPTQ (4-bit, group 32,
+  calibrated on ``prompts``) and saved with its tokenizer; needs optimum + gptqmodel.
 * ``build_tiny_encoder(dir)``: a sentence-transformers model (tiny BERT + WordPiece + mean pooling +
   normalisation), loadable with ``SentenceTransformer(dir)``.
 """
@@ -117,4 +119,18 @@ def build_tiny_encoder(out_dir: str | Path, vocab_size: int = 4000, hidden: int 
     word = models.Transformer(str(raw), max_seq_length=256)
     pool = models.Pooling(hidden, pooling_mode="mean")
     SentenceTransformer(modules=[word, pool, models.Normalize()], device="cpu").save(str(out))
+    return out
+
+
+def build_tiny_gptq(src: str | Path, out_dir: str | Path, prompts: list[str], device_map: str = "cpu") -> Path:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GPTQConfig
+
+    out = Path(out_dir)
+    tok = AutoTokenizer.from_pretrained(src)
+    model = AutoModelForCausalLM.from_pretrained(
+        src, quantization_config=GPTQConfig(bits=4, group_size=32, dataset=prompts, tokenizer=tok),
+        device_map=device_map, dtype=torch.float16)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
     return out

@@ -218,12 +218,12 @@ def extractor_for(model: TfidfLogReg) -> FeatureExtractor:
     meta = model.meta
     n_anchors = int(meta.get("n_anchors", 0)) if model.embedding_weight else 0
     fx = FeatureExtractor(meta.get("passage_chars", 1500), n_anchors=n_anchors)
-    if fx.vectors is not None and (fx.vectors.signature != meta.get("vectors_signature")
-                                   or 2 * fx.vectors.dim != model.embedding_coef.size):
-        raise ValueError(f"this router's morpheme vectors came from another Kiwi model (anchors "
-                         f"{meta.get('vectors_signature')}, {model.embedding_coef.size // 2} dims; this kiwipiepy gives "
-                         f"{fx.vectors.signature}, {fx.vectors.dim}): retrain it with `python -m rag.router train`")
     if fx.vectors is not None:
+        if fx.vectors.signature != meta.get("vectors_signature") or 2 * fx.vectors.dim != model.embedding_coef.size:
+            raise ValueError(f"this router's morpheme vectors came from another Kiwi model (anchors "
+                             f"{meta.get('vectors_signature')}, {model.embedding_coef.size // 2} dims; this kiwipiepy "
+                             f"gives {fx.vectors.signature}, {fx.vectors.dim}): retrain it with "
+                             f"`python -m rag.router train`")
         fx.vectors.seed(model.vector_ids, model.vector_table)
     return fx
 

@@ -9,10 +9,9 @@ but exposes it only as cosine similarities (``Kiwi.morpheme_similarity``). The v
     s(m) = [cos(m, a_1), …, cos(m, a_K)] for K fixed *anchor* morphemes (the first content morphemes by id),
     G    = [cos(a_i, a_j)]  (K × K) = Q Λ Qᵀ,   v(m) = s(m) · Q_r Λ_r^(-1/2)   (r: eigenvalues above 1e-5·max)
 
-which is the morpheme's unit embedding in a rotated basis (exact when the anchors span the embedding space: Kiwi's is
-256-dimensional, and 288 anchors give 255 dimensions;
-dot products of recovered vectors reproduce Kiwi's similarities to 0.002). K similarity calls per new morpheme
-(about 0.4 ms for K = 288), cached by morpheme id. Unknown words (Kiwi tags them with a placeholder id whose form is
+which is the morpheme's unit embedding in a rotated basis (exact when the anchors span the embedding space:
+Kiwi's is 256-dimensional, and 288 anchors give 255 dimensions whose dot products reproduce Kiwi's similarities
+to 0.002). K similarity calls per new morpheme (about 0.4 ms for K = 288), cached by morpheme id. Unknown words (Kiwi tags them with a placeholder id whose form is
 not theirs) get no vector. No download, no pickle: the anchors are a function of the Kiwi model, and a saved router
 records their forms (``signature``) so that one trained with another Kiwi model is refused rather than misread.
 """
