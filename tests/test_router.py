@@ -44,7 +44,8 @@ def test_classifier_round_trip_without_pickle(tmp_path, router_data):
     vq, vp, clf = model._sk
     feats = router.features(router_data)
     assert model.embedding_weight > 0 and all(f.embedding is not None for f in feats)
-    X = hstack([vq.transform([f.terms for f in feats]), vp.transform([f.passage_terms for f in feats]) * 0.3,
+    X = hstack([vq.transform([f.terms for f in feats]),
+                vp.transform([f.passage_terms for f in feats]) * model.passage_weight,
                 csr_matrix(np.stack([f.dense for f in feats])),
                 csr_matrix(np.stack([f.embedding for f in feats]) * model.embedding_weight),
                 csr_matrix(np.stack([f.embedding * (1 - f.dense[1]) for f in feats]) * model.embedding_weight)]
@@ -102,6 +103,23 @@ def test_uncertain_questions_retrieve(small_router, data_root):
     r = make_router(RouterConfig(name="classifier", model=str(small_router), uncertain="retrieve",
                                  uncertain_margin=0.0, min_coverage=0.5)).route([odd])[0]
     assert r.uncertain and r.label == "social"
+
+
+def test_passage_is_read_as_bigrams_and_searched_for_the_choices(data_root):
+    """The passage is not sent to Kiwi: its block is word-internal character bigrams (none without a passage — no
+    "has no passage" term), and a choice's morphemes count as found in it whatever the PDF spacing."""
+    from rag.router.features import FeatureExtractor, passage_bigrams
+
+    assert passage_bigrams("경제성장률이 올랐다. GDP 3% 늘") == [
+        "p:경제", "p:제성", "p:성장", "p:장률", "p:률이", "p:올랐", "p:랐다", "p:GD", "p:DP", "p:늘"]
+    q = load_questions(data_root / "competition/train.csv")[0]
+    spaced = q.model_copy(update={"paragraph": "기 후 변 화 협약과 탄 소 배출권 거래",
+                                  "choices": ["기후 변화", "탄소 배출권", "국어 문법", "중세 국어 표기"]})
+    bare = spaced.model_copy(update={"paragraph": ""})
+    fs, fb = FeatureExtractor()([spaced, bare])
+    assert fs.passage_terms == passage_bigrams(spaced.paragraph) and fb.passage_terms == []
+    assert fs.dense[1] == 1.0 and fs.dense[2] == 0.0  # 기후/변화 found across the stray spaces; 문법 not
+    assert fb.dense[1] < fs.dense[1]
 
 
 def test_families_and_the_real_ksat_social_items(data_root):

@@ -28,7 +28,7 @@ from common.config import RouterConfig, RunConfig
 
 from ..data import DataError, attach_labels, load_questions
 from .base import KOREAN, SOCIAL, make_router
-from .classifier import EMBEDDING_WEIGHT, ClassifierRouter, train_classifier
+from .classifier import C_DEFAULT, EMBEDDING_WEIGHT, ClassifierRouter, train_classifier
 from .families import FAMILIES, default_training, load_families
 
 
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--families", default=None, help=fam_help)
             p.add_argument("--out", type=Path, required=True)
         if name in ("train", "lofo"):
-            p.add_argument("--C", type=positive_float, default=4.0, help="inverse regularisation strength")
+            p.add_argument("--C", type=positive_float, default=C_DEFAULT, help="inverse regularisation strength")
             p.add_argument("--embedding-weight", type=non_negative_float, default=EMBEDDING_WEIGHT,
                            help="weight of the Kiwi morpheme-vector block (0: TF-IDF and cues only)")
         if name == "lofo":

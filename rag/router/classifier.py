@@ -1,5 +1,5 @@
 """Trained router: logistic regression over TF-IDF of what a question says (``features.py``: question, <보기>
-and choice morphemes; a down-weighted passage block; choice–passage overlap and cue counts) and over the sum of
+and choice morphemes; a down-weighted block of passage bigrams; choice–passage overlap and cue counts) and over the sum of
 Kiwi's morpheme vectors of the question and choices (``vectors.py``: what unknown words are about). No choice
 count or passage length: see ``features.py`` for why.
 
@@ -20,11 +20,15 @@ from ..data.question import Question
 from .base import KOREAN, ROUTERS, SOCIAL, Router
 from .features import DENSE_NAMES, FeatureExtractor, RouterFeatures
 
-FORMAT = "csat-rag/router-tfidf-lr/3"
+FORMAT = "csat-rag/router-tfidf-lr/4"
 _OVERLAP_MAX = DENSE_NAMES.index("overlap_max")
 #: weight of the morpheme-vector block (features scaled by it before the fit; 0 turns it off) and anchors used
 EMBEDDING_WEIGHT = 1.5
 N_ANCHORS = 288
+#: inverse regularisation strength and the weight of the passage-bigram block (chosen on the leave-one-family-out
+#: folds among five settings, README Routing)
+C_DEFAULT = 8.0
+PASSAGE_WEIGHT = 0.4
 
 
 def _identity(x):
@@ -96,8 +100,8 @@ class TfidfLogReg:
         return np.hstack([e, gate * e])
 
     @classmethod
-    def fit(cls, feats: list[RouterFeatures], labels: list[int], weights: np.ndarray | None = None, C: float = 4.0,
-            passage_weight: float = 0.3, min_df: int = 2, seed: int = 0, embedding_weight: float = 0.0
+    def fit(cls, feats: list[RouterFeatures], labels: list[int], weights: np.ndarray | None = None, C: float = C_DEFAULT,
+            passage_weight: float = PASSAGE_WEIGHT, min_df: int = 2, seed: int = 0, embedding_weight: float = 0.0
             ) -> TfidfLogReg:
         from scipy.sparse import csr_matrix, hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -167,7 +171,8 @@ class TfidfLogReg:
         info = json.loads(jpath.read_text(encoding="utf-8"))
         if info.get("format") != FORMAT:
             raise ValueError(f"{jpath}: router format {info.get('format')!r} is not {FORMAT!r} (routers trained "
-                             f"before the choice-count fix (/1) or the morpheme vectors (/2) are refused); retrain with "
+                             f"before the choice-count fix (/1), the morpheme vectors (/2) or the passage bigrams (/3) are "
+                             f"refused); retrain with "
                              f"`python -m rag.router train --families default --out {path}`")
         with np.load(npath, allow_pickle=False) as z:
             model = cls(info["vocab"], z["idf"], z["coef"], float(z["intercept"][0]), info["passage_vocab"],
@@ -228,8 +233,8 @@ def extractor_for(model: TfidfLogReg) -> FeatureExtractor:
     return fx
 
 
-def train_classifier(questions: list[Question], C: float = 4.0, passage_chars: int = 1500,
-                     passage_weight: float = 0.3, balance_families: bool = True,
+def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_chars: int = 1500,
+                     passage_weight: float = PASSAGE_WEIGHT, balance_families: bool = True,
                      embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS) -> TfidfLogReg:
     """Fit the router on labelled questions (``embedding_weight`` 0: TF-IDF and cues only, no morpheme vectors)."""
     labelled = [q for q in questions if q.domain in (KOREAN, SOCIAL)]

@@ -21,7 +21,7 @@ from common.config import RouterConfig
 
 from ..data.question import Question
 from .base import SOCIAL, uncertain_mask
-from .classifier import EMBEDDING_WEIGHT, N_ANCHORS, TfidfLogReg, family_weights
+from .classifier import C_DEFAULT, EMBEDDING_WEIGHT, N_ANCHORS, PASSAGE_WEIGHT, TfidfLogReg, family_weights
 from .families import FAMILIES, cap, load_families
 from .features import FeatureExtractor
 
@@ -61,8 +61,8 @@ def change_choice_count(questions: list[Question]) -> list[Question]:
     return out
 
 
-def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: int = 1500, C: float = 4.0,
-                         passage_weight: float = 0.3, cfg: RouterConfig | None = None, progress=None,
+def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: int = 1500, C: float = C_DEFAULT,
+                         passage_weight: float = PASSAGE_WEIGHT, cfg: RouterConfig | None = None, progress=None,
                          embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS
                          ) -> list[FamilyResult]:
     """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
