@@ -23,6 +23,10 @@ articles of the field; half from the ethics-and-philosophy articles. No training
 the same field as choices, or "X에 대한 설명으로 옳은 것은?" with sentences as choices. Without it, when KMMLU or
 MMMLU is left out, the only passage-less 사회 items left are CLIcK's.
 
+``statute-mc`` (social): KMMLU's law / social-welfare / taxation wording with no passage — 「law」 or an article
+title of a Korean statute in the stem, clauses of that law and of others as choices. Without it, when KMMLU is
+left out, no 사회 family speaks the administrative vocabulary of its professional subjects (수급자, 급여, 사업자).
+
 All are deterministic (seeded by id) and vary their choice count (4 or 5) so it carries no label.
 """
 from __future__ import annotations
@@ -282,4 +286,43 @@ def _wiki_terms(root: Path, limit: int = 2000) -> list[Question]:
         out.append(Question(id=f"wiki-terms/{n}", paragraph="", question=question, choices=choices,
                             answer=choices.index(gold) + 1, source="wiki-terms",
                             subject=field, domain=SOCIAL))
+    return out
+
+
+STATUTE_STEMS = ("「{law}」에 대한 설명으로 옳은 것은?", "다음 중 「{law}」의 내용으로 옳지 않은 것은?",
+                 "「{law}」상 {title}에 관한 설명으로 옳은 것은?", "다음 중 {title}에 대한 설명으로 틀린 것은?",
+                 "{law}에 따른 {title}의 내용으로 가장 적절한 것은?")
+_ARTICLE_HEAD = re.compile(r"^제\d+조(의\d+)?\([^)]*\)\s*")
+_AMENDED = re.compile(r"<[^>]*>|\[[^\]]*\]")
+_CLAUSE = re.compile(r"\s*[①-⑳]\s*|\n+")
+
+
+@_family("statute-mc", SOCIAL, "professional-exam-shaped items on Korean statutes, no passage", synthetic=True)
+def _statute_mc(root: Path, limit: int = 2000) -> list[Question]:
+    """Knowledge questions with no passage on what a statute says, as KMMLU's law, social-welfare, taxation and
+    real-estate items ask them: 「law」 or an article title in the stem, clauses of that law and of others as
+    choices. The answer is nowhere in front of the reader."""
+    laws: dict[str, list[tuple[str, list[str]]]] = {}
+    with gzip.open(root / "kb/kr_statutes_2024.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            body = _AMENDED.sub("", _ARTICLE_HEAD.sub("", r["text"].strip()))
+            clauses = [c.strip() for c in _CLAUSE.split(body) if 20 <= len(c.strip()) <= 160]
+            title = (r.get("article_title") or "").strip()
+            if clauses and 2 <= len(title) <= 20 and title not in ("목적", "정의", "삭제"):
+                laws.setdefault(r["law"], []).append((title, clauses))
+    names = sorted(n for n, arts in laws.items() if len(arts) >= 6)
+    out: list[Question] = []
+    for n in range(limit):
+        rng = random.Random(f"statute-mc/{n}")
+        law = rng.choice(names)
+        title, clauses = rng.choice(laws[law])
+        gold = rng.choice(clauses)
+        own = list(dict.fromkeys(c for t, cs in rng.sample(laws[law], min(6, len(laws[law]))) if t != title
+                                 for c in cs[:1] if c != gold))  # boilerplate clauses recur across articles
+        pool = [c for other in rng.sample(names, 8) for _, cs in laws[other][:3] for c in cs[:1]]
+        choices = _with_count(rng, gold, own, pool)
+        question = rng.choice(STATUTE_STEMS).format(law=law, title=title)
+        out.append(Question(id=f"statute-mc/{n}", paragraph="", question=question, choices=choices,
+                            answer=choices.index(gold) + 1, source="statute-mc", subject=law, domain=SOCIAL))
     return out
