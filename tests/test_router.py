@@ -149,17 +149,18 @@ def test_synthetic_families_carry_no_shape_label(data_root):
 
     from rag.router.families import FAMILIES
 
+    loaded = {}
     for name in ("kobest-mc", "korquad-mc", "wiki-jaryo", "wiki-gabeul", "statute-mc"):
-        qs = FAMILIES.get(name).load(data_root)
+        qs = loaded[name] = FAMILIES.get(name).load(data_root)
         assert len(qs) == 2000 and qs[0].metadata["family"] == name
         for half in (qs[:1000], qs[1000:]):
             counts = Counter(q.n_choices for q in half)
             assert 0.35 < counts[4] / len(half) < 0.65, (name, counts)
         assert all(1 <= q.answer <= q.n_choices and len(set(q.choices)) == q.n_choices for q in qs)
-    st = FAMILIES.get("statute-mc").load(data_root)
+    st = loaded["statute-mc"]
     assert {q.domain for q in st} == {"social"} and not any(q.paragraph for q in st)
     assert sum("「" in q.question for q in st) > len(st) / 2  # the law is asked about, not shown
-    kb = FAMILIES.get("kobest-mc").load(data_root)
+    kb = loaded["kobest-mc"]
     assert {q.domain for q in kb} == {"korean"} and {q.subject for q in kb} == {"textual", "functional", "grammar"}
     with_passage = sum(bool(q.paragraph) for q in kb) / len(kb)
     assert 0.2 < with_passage < 0.6

@@ -1,7 +1,7 @@
 """Trained router: logistic regression over TF-IDF of what a question says (``features.py``: question, <보기>
-and choice morphemes; a down-weighted block of passage bigrams; choice–passage overlap and cue counts) and over the sum of
-Kiwi's morpheme vectors of the question and choices (``vectors.py``: what unknown words are about). No choice
-count or passage length: see ``features.py`` for why.
+and choice morphemes; a down-weighted block of passage bigrams; choice–passage overlap and cue counts) and over
+the sum of Kiwi's morpheme vectors of the question and choices (``vectors.py``: what unknown words are about).
+No choice count or passage length: see ``features.py`` for why.
 
 Training weighs every *family* (``families.py``) equally within its domain, so that one large source (KMMLU's
 6,000 rows) does not decide what "사회" looks like. Saved as ``router.json`` (vocabularies, settings) and
@@ -100,9 +100,9 @@ class TfidfLogReg:
         return np.hstack([e, gate * e])
 
     @classmethod
-    def fit(cls, feats: list[RouterFeatures], labels: list[int], weights: np.ndarray | None = None, C: float = C_DEFAULT,
-            passage_weight: float = PASSAGE_WEIGHT, min_df: int = 2, seed: int = 0, embedding_weight: float = 0.0
-            ) -> TfidfLogReg:
+    def fit(cls, feats: list[RouterFeatures], labels: list[int], weights: np.ndarray | None = None,
+            C: float = C_DEFAULT, passage_weight: float = PASSAGE_WEIGHT, min_df: int = 2, seed: int = 0,
+            embedding_weight: float = 0.0) -> TfidfLogReg:
         from scipy.sparse import csr_matrix, hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -171,8 +171,8 @@ class TfidfLogReg:
         info = json.loads(jpath.read_text(encoding="utf-8"))
         if info.get("format") != FORMAT:
             raise ValueError(f"{jpath}: router format {info.get('format')!r} is not {FORMAT!r} (routers trained "
-                             f"before the choice-count fix (/1), the morpheme vectors (/2) or the passage bigrams (/3) are "
-                             f"refused); retrain with "
+                             f"before the choice-count fix (/1), the morpheme vectors (/2) or the passage bigrams "
+                             f"(/3) are refused); retrain with "
                              f"`python -m rag.router train --families default --out {path}`")
         with np.load(npath, allow_pickle=False) as z:
             model = cls(info["vocab"], z["idf"], z["coef"], float(z["intercept"][0]), info["passage_vocab"],

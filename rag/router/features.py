@@ -9,9 +9,9 @@ passage) and on the real 수능 — 5 choices and a 자료 passage for every 사
   question, the <보기> and the choices, prefixed ``q:`` — TF-IDF in the model, so a choice more or less
   barely moves the vector;
 * ``passage_terms``: character bigrams inside the words of the passage's first ``passage_chars`` characters
-  (``p:``), a block of its own that the model weighs down. Not Kiwi morphemes: the passage is three quarters of
-  the text a router reads, and Kiwi's analysis of it was 80% of routing time; bigrams route left-out families
-  within 0.01 of morphemes (README, Routing) at ~2.5× the speed. A question without a passage has none (never a
+  (``p:``), a block of its own that the model weighs down. Not Kiwi morphemes: Kiwi's analysis was 83% of
+  routing time and the passage three quarters of the text it read; bigrams route left-out families within
+  0.01 of morphemes (README, Routing) at ~2.5× the speed. A question without a passage has none (never a
   "no passage" term: that is the passage-length shortcut again);
 * ``dense``: (1–3) how much of each choice's content is found in the passage, <보기> and question (mean, max
   and min over choices; a content morpheme counts as found when its form occurs in that text, spaces
@@ -73,8 +73,9 @@ def dense_features(stem: list[str], choices: list[list[str]], context: str) -> n
     """Share of each choice's content morphemes whose form occurs in ``context`` (the passage head, <보기> and
     question; spaces ignored, as PDF text splits words), and the cue counts."""
     ctx = _SPACE.sub("", context)
-    frac = [sum(t.rsplit("/", 1)[0] in ctx for t in c) / len(c) for c in choices if c]
-    forms = [t.rsplit("/", 1)[0] for t in stem] + [t.rsplit("/", 1)[0] for c in choices for t in c]
+    choice_forms = [[t.rsplit("/", 1)[0] for t in c] for c in choices]
+    frac = [sum(f in ctx for f in c) / len(c) for c in choice_forms if c]
+    forms = [t.rsplit("/", 1)[0] for t in stem] + [f for c in choice_forms for f in c]
     lang = sum(f in LANGUAGE_TERMS for f in forms)
     soc = sum(f in SOCIAL_TERMS for f in forms)
     if not frac:
