@@ -166,6 +166,28 @@ def test_synthetic_families_carry_no_shape_label(data_root):
     assert 0.2 < with_passage < 0.6
 
 
+def test_wiki_grammar_is_language_knowledge_kept_out_of_the_social_families(data_root, monkeypatch):
+    """wiki-grammar: passage-less 국어 statements on language; its articles feed no 사회 family (the same
+    sentence must not be a 국어 choice in one family and a 사회 choice in another)."""
+    from collections import Counter
+
+    from rag.router import synthetic
+    from rag.router.families import FAMILIES
+
+    assert synthetic.is_language_article("한국어 음운론") and synthetic.is_language_article("외래어 표기법")
+    assert not any(map(synthetic.is_language_article, ("한국어문회", "성문법", "박용수 (국어학자)", "조선어학회 사건")))
+    gr = FAMILIES.get("wiki-grammar").load(data_root)
+    assert len(gr) == 1000 and {q.domain for q in gr} == {"korean"} and not any(q.paragraph for q in gr)
+    assert 0.35 < Counter(q.n_choices for q in gr)[4] / len(gr) < 0.65
+    assert all(1 <= q.answer <= q.n_choices and len(set(q.choices)) == q.n_choices for q in gr)
+    grammar_choices = {c for q in gr for c in q.choices if len(c) > 20}
+    social = {c for q in FAMILIES.get("wiki-gabeul").load(data_root) for c in q.choices}
+    assert not grammar_choices & social
+    monkeypatch.setattr(synthetic, "is_language_article", lambda title: False)  # the check can fail
+    leaked = {c for q in FAMILIES.get("wiki-gabeul").load(data_root) for c in q.choices}
+    assert grammar_choices & leaked
+
+
 def test_leave_one_family_out_on_small_families(data_root, monkeypatch):
     """Four small families: each left out in turn; the table has one row per family."""
     from rag.router import families, lofo

@@ -20,6 +20,7 @@ stand on both sides. Families by name (``FAMILIES.get(name)``), each read from t
 | ``wiki-gabeul`` | social | synthetic: 갑/을 two-position items (ethics, society, politics, economics) from Korean Wikipedia |
 | ``wiki-terms`` | social | synthetic: knowledge items without a passage from Korean Wikipedia (KMMLU/MMMLU wording) |
 | ``statute-mc`` | social | synthetic: law / welfare / tax items without a passage from Korean statutes (KMMLU wording) |
+| ``wiki-grammar`` | korean | synthetic: the same wording on language (phonology, grammar, spelling articles), no passage |
 
 ``kice`` years 2020–2024 are the competition test's KCSAT rows: the shipped router (``default_training``)
 leaves them out so that its competition-test figure is not measured on its own training items.

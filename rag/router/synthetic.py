@@ -27,6 +27,10 @@ MMMLU is left out, the only passage-less 사회 items left are CLIcK's.
 title of a Korean statute in the stem, clauses of that law and of others as choices. Without it, when KMMLU is
 left out, no 사회 family speaks the administrative vocabulary of its professional subjects (수급자, 급여, 사업자).
 
+``wiki-grammar`` (korean): the same wording on language itself — statements from the Wikipedia articles on
+phonology, grammar and spelling (``is_language_article``; kept out of the 사회 families), no passage. Without
+it, a passage-less question in academic words (CLIcK's grammar items) reads as 사회.
+
 All are deterministic (seeded by id) and vary their choice count (4 or 5) so it carries no label.
 """
 from __future__ import annotations
@@ -45,6 +49,26 @@ _SENT = re.compile(r"(?<=[다요음함됨임])\.\s+|\n+")
 JARYO_STEMS = ("(가)에 대한 설명으로 옳은 것은?", "(가)에 대한 설명으로 옳지 않은 것은?",
                "다음 자료의 (가)에 해당하는 내용으로 옳은 것은?", "(가)와 관련된 사실로 옳은 것은?",
                "밑줄 친 (가)에 대한 탐구 내용으로 적절한 것은?")
+
+
+#: Wikipedia articles about language itself (phonology, grammar, spelling, romanisation, dialects …): the
+#: sources of ``wiki-grammar`` (국어), kept out of the 사회 families so that no article speaks for both domains
+_LANGUAGE_TITLE = re.compile(r"(음운론|음성학|문법|형태론|통사론|의미론|화용론|언어학|맞춤법|철자법|표준어|표준말|표기법|방언|"
+                             r"한국어|조선어|한글|훈민정음|외래어|어휘|품사|높임|경어|^이두$|^향찰$|^구결$|국어)")
+_NOT_LANGUAGE_TITLE = re.compile(r"(불문법|성문법|각하|국어학자|언어학자|한국어문회|모국어의 날|역사적 문법적|대학|학교|학원|"
+                                 r"위원회|신문|방송|협회|재단|학회|연구회|연대|박물관|사건|운동|교수법|탑|센터|공단|어린이|문집|"
+                                 r"중개|신역|능엄경|어필|전도|한국어족|이두황)")
+#: words of grammar and phonology; a ``wiki-grammar`` choice is a sentence with at least two distinct ones
+_GRAMMAR_WORD = re.compile(r"(음운|음소|음절|자음|모음|받침|발음|표기|철자|맞춤법|형태소|어근|어간|어미|접사|접미사|접두사|조사|"
+                           r"품사|명사|동사|형용사|부사|관형사|대명사|수사|용언|체언|주어|서술어|목적어|어순|문장|단어|낱말|"
+                           r"어휘|의미|문법|높임|시제|피동|사동|활용|굴절|합성어|파생어|방언|표준어|구개음|비음|유음|경음|"
+                           r"격음|된소리|탈락|첨가|축약|동화)")
+
+
+def is_language_article(title: str) -> bool:
+    """Whether a Wikipedia title is about language itself (한국어 음운론, 외래어 표기법, 라틴어 문법), not an
+    institution or person named after it (한국어문회, 박용수 (국어학자)) or a law term (성문법)."""
+    return bool(_LANGUAGE_TITLE.search(title)) and not _NOT_LANGUAGE_TITLE.search(title)
 
 
 def _n_choices(rng: random.Random) -> int:
@@ -96,7 +120,7 @@ def _wiki_jaryo(root: Path, limit: int = 2000) -> list[Question]:
     with gzip.open(root / "kb/kowiki_social_2020.jsonl.gz", "rt", encoding="utf-8") as f:
         for line in f:
             r = json.loads(line)
-            if not r.get("core") or len(r["title"]) < 2:
+            if not r.get("core") or len(r["title"]) < 2 or is_language_article(r["title"]):
                 continue
             sents = _sentences(r["text"])
             if len(sents) >= 5:
@@ -209,7 +233,7 @@ def _wiki_gabeul(root: Path, limit: int = 2000) -> list[Question]:
     with gzip.open(root / "kb/kowiki_social_2020.jsonl.gz", "rt", encoding="utf-8") as f:
         for line in f:
             r = json.loads(line)
-            if r["domain"] in arts and len(r["title"]) >= 2:
+            if r["domain"] in arts and len(r["title"]) >= 2 and not is_language_article(r["title"]):
                 sents = _sentences(r["text"])
                 if len(sents) >= 6:
                     arts[r["domain"]].append((r["title"], sents))
@@ -261,7 +285,7 @@ def _wiki_terms(root: Path, limit: int = 2000) -> list[Question]:
         for line in f:
             r = json.loads(line)
             title = r["title"]
-            if 2 <= len(title) <= 20 and "(" not in title:
+            if 2 <= len(title) <= 20 and "(" not in title and not is_language_article(title):
                 sents = _sentences(r["text"])
                 if len(sents) >= 4 and title in sents[0]:
                     arts.setdefault(r["domain"], []).append((title, sents))
@@ -325,4 +349,44 @@ def _statute_mc(root: Path, limit: int = 2000) -> list[Question]:
         question = rng.choice(STATUTE_STEMS).format(law=law, title=title)
         out.append(Question(id=f"statute-mc/{n}", paragraph="", question=question, choices=choices,
                             answer=choices.index(gold) + 1, source="statute-mc", subject=law, domain=SOCIAL))
+    return out
+
+
+GRAMMAR_STEMS = ("다음 중 {t}에 대한 설명으로 옳은 것은?", "{t}에 관한 설명으로 옳지 않은 것은?",
+                 "{t}에 대한 설명으로 가장 적절한 것은?", "다음 중 {t}의 특징으로 옳은 것은?",
+                 "{t}에 대해 이해한 내용으로 적절한 것은?")
+
+
+@_family("wiki-grammar", KOREAN, "passage-less statements on phonology, grammar and spelling from Korean Wikipedia",
+         synthetic=True)
+def _wiki_grammar(root: Path, limit: int = 1000) -> list[Question]:
+    """Language-knowledge items with no passage, in the very wording of ``wiki-terms`` — "X에 대한 설명으로 옳은
+    것은?" over sentences, or a definition with titles as choices — but about language (한국어 음운론, 외래어
+    표기법, 한국어 문법, 영어 음운론 …; every sentence names at least two grammar words). CLIcK's grammar items
+    ask this way: without this family, the only passage-less 국어 items are KoBEST's everyday scenes, and any
+    passage-less question in academic words reads as 사회."""
+    arts: list[tuple[str, list[str]]] = []
+    with gzip.open(root / "kb/kowiki_social_2020.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            if is_language_article(r["title"]):
+                sents = [s for s in _sentences(r["text"]) if len(set(_GRAMMAR_WORD.findall(s))) >= 2]
+                if len(sents) >= 3:
+                    arts.append((r["title"], sents))
+    out: list[Question] = []
+    for n in range(limit):
+        rng = random.Random(f"wiki-grammar/{n}")
+        title, sents = rng.choice(arts)
+        others = [a for a in rng.sample(arts, min(12, len(arts))) if a[0] != title]
+        if rng.random() < 0.3 and title in sents[0]:
+            desc = sents[0].replace(title, "이것" if rng.random() < 0.5 else "(가)")
+            gold = title
+            choices = _with_count(rng, gold, [t for t, _ in others], [t for t, _ in arts])
+            question = f"{rng.choice(TERM_STEMS)}\n{desc}"
+        else:
+            gold = rng.choice(sents)
+            choices = _with_count(rng, gold, [], [s for _, ss in others for s in ss])
+            question = rng.choice(GRAMMAR_STEMS).format(t=title)
+        out.append(Question(id=f"wiki-grammar/{n}", paragraph="", question=question, choices=choices,
+                            answer=choices.index(gold) + 1, source="wiki-grammar", subject="grammar", domain=KOREAN))
     return out
