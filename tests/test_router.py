@@ -44,9 +44,12 @@ def test_classifier_round_trip_without_pickle(tmp_path, router_data):
     vq, vp, clf = model._sk
     feats = router.features(router_data)
     assert model.embedding_weight > 0 and all(f.embedding is not None for f in feats)
-    X = hstack([vq.transform([f.terms for f in feats]),
-                vp.transform([f.passage_terms for f in feats]) * model.passage_weight,
+    assert model.gated_weight > 0 and model.gated_coef.size == model.coef.size
+    gate = np.array([1 - f.dense[1] for f in feats])[:, None]  # 1 − overlap_max
+    Xq = vq.transform([f.terms for f in feats])
+    X = hstack([Xq, vp.transform([f.passage_terms for f in feats]) * model.passage_weight,
                 csr_matrix(np.stack([f.dense for f in feats])),
+                csr_matrix(Xq.multiply(gate)) * model.gated_weight,
                 csr_matrix(np.stack([f.embedding for f in feats]) * model.embedding_weight),
                 csr_matrix(np.stack([f.embedding * (1 - f.dense[1]) for f in feats]) * model.embedding_weight)]
                ).tocsr()
@@ -301,12 +304,18 @@ def test_router_with_vectors_from_another_kiwi_model_is_refused(tmp_path, router
     np.savez(tmp_path / "ok/router.npz", **z)
     with pytest.raises(ValueError, match="two blocks expected"):
         TfidfLogReg.load(tmp_path / "ok")
+    model.save(tmp_path / "gated")
+    z = dict(np.load(tmp_path / "gated/router.npz", allow_pickle=False))
+    z["gated_coef"] = z["gated_coef"][:-1]
+    np.savez(tmp_path / "gated/router.npz", **z)
+    with pytest.raises(ValueError, match="gated term coefficients"):
+        TfidfLogReg.load(tmp_path / "gated")
     model.meta["vectors_signature"] = "0000000000000000"
     model.save(tmp_path)
     with pytest.raises(ValueError, match="another Kiwi model"):
         ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path)))
-    plain = train_classifier(router_data, embedding_weight=0)  # the vector block off: TF-IDF and cues only
-    assert plain.embedding_coef.size == 0 and plain.meta["n_anchors"] == 0
+    plain = train_classifier(router_data, embedding_weight=0, gated_weight=0)  # TF-IDF and cues only
+    assert plain.embedding_coef.size == 0 and plain.meta["n_anchors"] == 0 and plain.gated_coef.size == 0
     plain.save(tmp_path / "plain")
     r = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "plain")))
     assert r.features.vectors is None and len(r.p_social(router_data[:5])) == 5

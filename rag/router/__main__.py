@@ -28,7 +28,7 @@ from common.config import RouterConfig, RunConfig
 
 from ..data import DataError, attach_labels, load_questions
 from .base import KOREAN, SOCIAL, make_router
-from .classifier import C_DEFAULT, EMBEDDING_WEIGHT, ClassifierRouter, train_classifier
+from .classifier import C_DEFAULT, EMBEDDING_WEIGHT, GATED_TERMS_WEIGHT, ClassifierRouter, train_classifier
 from .families import FAMILIES, default_training, load_families
 
 
@@ -73,7 +73,7 @@ def cmd_train(args) -> int:
     if len({q.domain for q in qs}) < 2:
         fail("training needs both korean and social questions", 1)
     t = time.time()
-    model = train_classifier(qs, C=args.C, embedding_weight=args.embedding_weight)
+    model = train_classifier(qs, C=args.C, embedding_weight=args.embedding_weight, gated_weight=args.gated_weight)
     model.meta["data"] = args.data or []
     model.meta["families"] = names
     model.save(args.out)
@@ -135,6 +135,7 @@ def cmd_lofo(args) -> int:
     names = _family_names(args.families) or None
     console = Console(stderr=True)
     res = leave_one_family_out(RunConfig().data.root, names, C=args.C, embedding_weight=args.embedding_weight,
+                               gated_weight=args.gated_weight,
                                progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f} ({s:.0f}s)"))
     Console().print(table(res))
     summ = summary(res)
@@ -165,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--C", type=positive_float, default=C_DEFAULT, help="inverse regularisation strength")
             p.add_argument("--embedding-weight", type=non_negative_float, default=EMBEDDING_WEIGHT,
                            help="weight of the Kiwi morpheme-vector block (0: TF-IDF and cues only)")
+            p.add_argument("--gated-weight", type=non_negative_float, default=GATED_TERMS_WEIGHT,
+                           help="weight of the term block gated by 1 - overlap_max (0: off)")
         if name == "lofo":
             p.add_argument("--families", default=None, help="families to use (default: all)")
             p.add_argument("--out", type=Path, default=None, help="write router_lofo.json here")

@@ -20,11 +20,13 @@ from ..data.question import Question
 from .base import KOREAN, ROUTERS, SOCIAL, Router
 from .features import DENSE_NAMES, FeatureExtractor, RouterFeatures
 
-FORMAT = "csat-rag/router-tfidf-lr/4"
+FORMAT = "csat-rag/router-tfidf-lr/5"
 _OVERLAP_MAX = DENSE_NAMES.index("overlap_max")
 #: weight of the morpheme-vector block (features scaled by it before the fit; 0 turns it off) and anchors used
 EMBEDDING_WEIGHT = 1.5
 N_ANCHORS = 288
+#: weight of the gated copy of the term block, (1 − overlap_max) · tfidf(terms) (0 turns it off)
+GATED_TERMS_WEIGHT = 1.0
 #: inverse regularisation strength and the weight of the passage-bigram block (chosen on the leave-one-family-out
 #: folds among five settings, README Routing)
 C_DEFAULT = 8.0
@@ -66,17 +68,19 @@ class _Tfidf:
 
 
 class TfidfLogReg:
-    """p(social) = σ(w_q·tfidf(terms) + passage_weight · w_p·tfidf(passage terms) + w_d·dense
-    + embedding_weight · (w_e·e + (1 − overlap_max) · w_g·e) + b), e the morpheme-vector embedding.
+    """p(social) = σ(w_q·t + gated_weight · (1 − overlap_max) · w_u·t + passage_weight · w_p·tfidf(passage terms)
+    + w_d·dense + embedding_weight · (w_e·e + (1 − overlap_max) · w_g·e) + b), t = tfidf(terms) and e the
+    morpheme-vector embedding.
 
-    The second vector block is *gated* by how little of the best choice is found in the passage: what a
-    question is about decides more where its answer is not in front of it (a news passage on the economy, whose
+    The second term and vector blocks are *gated* by how little of the best choice is found in the passage: what
+    a question is about decides more where its answer is not in front of it (a news passage on the economy, whose
     choices come from the passage, stays a reading item; the same topic with nothing to read from is 사회)."""
 
     def __init__(self, vocab: list[str], idf: np.ndarray, coef: np.ndarray, intercept: float,
                  passage_vocab: list[str], passage_idf: np.ndarray, passage_coef: np.ndarray,
                  dense_coef: np.ndarray, passage_weight: float, meta: dict | None = None,
-                 embedding_coef: np.ndarray | None = None, embedding_weight: float = 0.0):
+                 embedding_coef: np.ndarray | None = None, embedding_weight: float = 0.0,
+                 gated_coef: np.ndarray | None = None, gated_weight: float = 0.0):
         self.terms = _Tfidf(vocab, idf)
         self.passage = _Tfidf(passage_vocab, passage_idf)
         self.coef, self.passage_coef = np.asarray(coef, np.float64), np.asarray(passage_coef, np.float64)
@@ -84,6 +88,8 @@ class TfidfLogReg:
         self.embedding_coef = np.zeros(0) if embedding_coef is None else np.asarray(embedding_coef, np.float64)
         self.intercept, self.passage_weight = float(intercept), float(passage_weight)
         self.embedding_weight = float(embedding_weight) if self.embedding_coef.size else 0.0
+        self.gated_coef = np.zeros(0) if gated_coef is None else np.asarray(gated_coef, np.float64)
+        self.gated_weight = float(gated_weight) if self.gated_coef.size else 0.0
         self.meta = meta or {}
         #: morpheme vectors of the training vocabulary (ids, float16 rows), saved with the router
         self.vector_ids, self.vector_table = np.zeros(0, np.int64), np.zeros((0, 0), np.float16)
@@ -102,8 +108,8 @@ class TfidfLogReg:
     @classmethod
     def fit(cls, feats: list[RouterFeatures], labels: list[int], weights: np.ndarray | None = None,
             C: float = C_DEFAULT, passage_weight: float = PASSAGE_WEIGHT, min_df: int = 2, seed: int = 0,
-            embedding_weight: float = 0.0) -> TfidfLogReg:
-        from scipy.sparse import csr_matrix, hstack
+            embedding_weight: float = 0.0, gated_weight: float = 0.0) -> TfidfLogReg:
+        from scipy.sparse import csr_matrix, diags, hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
@@ -112,6 +118,8 @@ class TfidfLogReg:
         Xq = vq.fit_transform([f.terms for f in feats])
         Xp = vp.fit_transform([f.passage_terms for f in feats])
         blocks = [Xq, Xp * passage_weight, csr_matrix(np.stack([f.dense for f in feats]))]
+        if gated_weight > 0:
+            blocks.append(diags(1.0 - np.array([f.dense[_OVERLAP_MAX] for f in feats])) @ Xq * gated_weight)
         dim = 0
         if embedding_weight > 0:
             dim = len(feats[0].embedding) if feats[0].embedding is not None else 0
@@ -121,9 +129,12 @@ class TfidfLogReg:
         clf.fit(X, labels, sample_weight=weights)
         nq, npv, nd = Xq.shape[1], Xp.shape[1], len(DENSE_NAMES)
         coef = clf.coef_[0]
+        ng = nq if gated_weight > 0 else 0
+        rest = nq + npv + nd + ng
         model = cls(_vocab(vq), vq.idf_, coef[:nq], clf.intercept_[0], _vocab(vp), vp.idf_, coef[nq:nq + npv],
-                    coef[nq + npv:nq + npv + nd], passage_weight, embedding_coef=coef[nq + npv + nd:] if dim else None,
-                    embedding_weight=embedding_weight)
+                    coef[nq + npv:nq + npv + nd], passage_weight, embedding_coef=coef[rest:] if dim else None,
+                    embedding_weight=embedding_weight, gated_coef=coef[rest - ng:rest] if ng else None,
+                    gated_weight=gated_weight)
         model._sk = (vq, vp, clf)  # kept only in memory, for the round-trip test
         return model
 
@@ -136,6 +147,8 @@ class TfidfLogReg:
             s = out[r] + self.intercept + float(f.dense @ self.dense_coef)
             idx, w = self.terms.row(f.terms)
             s += float(w @ self.coef[idx])
+            if self.gated_weight:
+                s += self.gated_weight * (1.0 - f.dense[_OVERLAP_MAX]) * float(w @ self.gated_coef[idx])
             idx, w = self.passage.row(f.passage_terms)
             s += self.passage_weight * float(w @ self.passage_coef[idx])
             out[r] = s
@@ -155,7 +168,8 @@ class TfidfLogReg:
         np.savez(out / "router.npz", idf=self.terms.idf, coef=self.coef, intercept=np.array([self.intercept]),
                  passage_idf=self.passage.idf, passage_coef=self.passage_coef, dense_coef=self.dense_coef,
                  passage_weight=np.array([self.passage_weight]), embedding_coef=self.embedding_coef,
-                 embedding_weight=np.array([self.embedding_weight]), vector_ids=self.vector_ids,
+                 embedding_weight=np.array([self.embedding_weight]), gated_coef=self.gated_coef,
+                 gated_weight=np.array([self.gated_weight]), vector_ids=self.vector_ids,
                  vector_table=self.vector_table)
         (out / "router.json").write_text(json.dumps(
             {"format": FORMAT, "classes": [KOREAN, SOCIAL], "dense_features": list(DENSE_NAMES),
@@ -171,19 +185,24 @@ class TfidfLogReg:
         info = json.loads(jpath.read_text(encoding="utf-8"))
         if info.get("format") != FORMAT:
             raise ValueError(f"{jpath}: router format {info.get('format')!r} is not {FORMAT!r} (routers trained "
-                             f"before the choice-count fix (/1), the morpheme vectors (/2) or the passage bigrams "
-                             f"(/3) are refused); retrain with "
+                             f"before the choice-count fix (/1), the morpheme vectors (/2), the passage bigrams "
+                             f"(/3) or the gated term block (/4) are refused); retrain with "
                              f"`python -m rag.router train --families default --out {path}`")
         with np.load(npath, allow_pickle=False) as z:
             model = cls(info["vocab"], z["idf"], z["coef"], float(z["intercept"][0]), info["passage_vocab"],
                         z["passage_idf"], z["passage_coef"], z["dense_coef"], float(z["passage_weight"][0]),
-                        info.get("meta"), z["embedding_coef"], float(z["embedding_weight"][0]))
+                        info.get("meta"), z["embedding_coef"], float(z["embedding_weight"][0]), z["gated_coef"],
+                        float(z["gated_weight"][0]))
             model.vector_ids, model.vector_table = z["vector_ids"], z["vector_table"]
         if model.embedding_coef.size and model.embedding_coef.size != 2 * model.vector_table.shape[1]:
             raise ValueError(f"{npath}: {model.embedding_coef.size} embedding coefficients for "
                              f"{model.vector_table.shape[1]}-d morpheme vectors (two blocks expected): not a router "
                              f"this version wrote; retrain with `python -m rag.router train --families default --out "
                              f"{path}`")
+        if model.gated_coef.size not in (0, model.coef.size):
+            raise ValueError(f"{npath}: {model.gated_coef.size} gated term coefficients for a vocabulary of "
+                             f"{model.coef.size}: not a router this version wrote; retrain with "
+                             f"`python -m rag.router train --families default --out {path}`")
         return model
 
 
@@ -235,7 +254,8 @@ def extractor_for(model: TfidfLogReg) -> FeatureExtractor:
 
 def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_chars: int = 1500,
                      passage_weight: float = PASSAGE_WEIGHT, balance_families: bool = True,
-                     embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS) -> TfidfLogReg:
+                     embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
+                     gated_weight: float = GATED_TERMS_WEIGHT) -> TfidfLogReg:
     """Fit the router on labelled questions (``embedding_weight`` 0: TF-IDF and cues only, no morpheme vectors)."""
     labelled = [q for q in questions if q.domain in (KOREAN, SOCIAL)]
     if len({q.domain for q in labelled}) < 2:
@@ -244,11 +264,12 @@ def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_ch
     feats = fx(labelled)
     weights = family_weights(labelled) if balance_families else None
     model = TfidfLogReg.fit(feats, [int(q.domain == SOCIAL) for q in labelled], weights, C=C,
-                            passage_weight=passage_weight, embedding_weight=embedding_weight)
+                            passage_weight=passage_weight, embedding_weight=embedding_weight,
+                            gated_weight=gated_weight)
     if fx.vectors is not None:
         model.vector_ids, model.vector_table = fx.vectors.table()
     model.meta = {"passage_chars": passage_chars, "C": C, "passage_weight": passage_weight,
-                  "embedding_weight": model.embedding_weight,
+                  "embedding_weight": model.embedding_weight, "gated_weight": model.gated_weight,
                   "n_anchors": n_anchors if fx.vectors is not None else 0,
                   "vectors_signature": fx.vectors.signature if fx.vectors is not None else None,
                   "n_train": len(labelled), "by_domain": dict(Counter(q.domain for q in labelled)),
