@@ -1,6 +1,7 @@
 """Trained router: logistic regression over TF-IDF of what a question says (``features.py``: question, <보기>
-and choice morphemes; a down-weighted block of passage bigrams; choice–passage overlap and cue counts) and over
-the sum of Kiwi's morpheme vectors of the question and choices (``vectors.py``: what unknown words are about).
+and choice morphemes, as is and gated by how little of the best choice the passage holds; a down-weighted block
+of passage bigrams; choice–passage overlap and cue counts) and over the sum of Kiwi's morpheme vectors of the
+question and choices (``vectors.py``: what unknown words are about), also as is and gated.
 No choice count or passage length: see ``features.py`` for why.
 
 Training weighs every *family* (``families.py``) equally within its domain, so that one large source (KMMLU's
