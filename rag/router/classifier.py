@@ -35,6 +35,11 @@ C_DEFAULT = 8.0
 PASSAGE_WEIGHT = 0.4
 
 
+def _gate(feats: Sequence[RouterFeatures]) -> np.ndarray:
+    """1 − overlap_max per question: how little of the best choice the passage holds (the gated blocks' factor)."""
+    return 1.0 - np.array([f.dense[_OVERLAP_MAX] for f in feats])
+
+
 def _identity(x):
     return x
 
@@ -104,8 +109,7 @@ class TfidfLogReg:
             raise ValueError(f"this router weighs morpheme vectors ({dim} dimensions) but the features have none "
                              f"or another size: extract them with FeatureExtractor(n_anchors=...) as in its meta")
         e = np.stack(rows)
-        gate = 1.0 - np.array([f.dense[_OVERLAP_MAX] for f in feats])[:, None]
-        return np.hstack([e, gate * e])
+        return np.hstack([e, _gate(feats)[:, None] * e])
 
     @classmethod
     def fit(cls, feats: list[RouterFeatures], labels: list[int], weights: np.ndarray | None = None,
@@ -121,7 +125,7 @@ class TfidfLogReg:
         Xp = vp.fit_transform([f.passage_terms for f in feats])
         blocks = [Xq, Xp * passage_weight, csr_matrix(np.stack([f.dense for f in feats]))]
         if gated_weight > 0:
-            blocks.append(diags(1.0 - np.array([f.dense[_OVERLAP_MAX] for f in feats])) @ Xq * gated_weight)
+            blocks.append(diags(_gate(feats)) @ Xq * gated_weight)
         dim = 0
         if embedding_weight > 0:
             dim = len(feats[0].embedding) if feats[0].embedding is not None else 0

@@ -52,7 +52,7 @@ JARYO_STEMS = ("(가)에 대한 설명으로 옳은 것은?", "(가)에 대한 �
 
 
 #: Wikipedia articles about language itself (phonology, grammar, spelling, romanisation, dialects …): the
-#: sources of ``wiki-grammar`` (국어), kept out of the 사회 families so that no article speaks for both domains
+#: sources of ``wiki-grammar`` (국어), kept out of the 사회 families (``_kowiki``) so that no article speaks for both
 _LANGUAGE_TITLE = re.compile(r"(음운론|음성학|문법|형태론|통사론|의미론|화용론|언어학|맞춤법|철자법|표준어|표준말|표기법|방언|"
                              r"한국어|조선어|한글|훈민정음|외래어|어휘|품사|높임|경어|^이두$|^향찰$|^구결$|국어)")
 _NOT_LANGUAGE_TITLE = re.compile(r"(불문법|성문법|각하|국어학자|언어학자|한국어문회|모국어의 날|역사적 문법적|대학|학교|학원|"
@@ -69,6 +69,16 @@ def is_language_article(title: str) -> bool:
     """Whether a Wikipedia title is about language itself (한국어 음운론, 외래어 표기법, 라틴어 문법), not an
     institution or person named after it (한국어문회, 박용수 (국어학자)) or a law term (성문법)."""
     return bool(_LANGUAGE_TITLE.search(title)) and not _NOT_LANGUAGE_TITLE.search(title)
+
+
+def _kowiki(root: Path, language: bool = False):
+    """The Korean Wikipedia sample's articles (dicts), one pass over the file: the articles about language
+    itself when ``language`` (``wiki-grammar``), else all the others (what the 사회 families read)."""
+    with gzip.open(root / "kb/kowiki_social_2020.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            if is_language_article(r["title"]) == language:
+                yield r
 
 
 def _n_choices(rng: random.Random) -> int:
@@ -117,14 +127,12 @@ def _sentences(text: str) -> list[str]:
          synthetic=True)
 def _wiki_jaryo(root: Path, limit: int = 2000) -> list[Question]:
     arts: list[tuple[str, str, list[str]]] = []
-    with gzip.open(root / "kb/kowiki_social_2020.jsonl.gz", "rt", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            if not r.get("core") or len(r["title"]) < 2 or is_language_article(r["title"]):
-                continue
-            sents = _sentences(r["text"])
-            if len(sents) >= 5:
-                arts.append((r["domain"], r["title"], sents))
+    for r in _kowiki(root):
+        if not r.get("core") or len(r["title"]) < 2:
+            continue
+        sents = _sentences(r["text"])
+        if len(sents) >= 5:
+            arts.append((r["domain"], r["title"], sents))
     by_domain: dict[str, list[int]] = {}
     for i, (dom, _, _) in enumerate(arts):
         by_domain.setdefault(dom, []).append(i)
@@ -230,13 +238,11 @@ def _wiki_gabeul(root: Path, limit: int = 2000) -> list[Question]:
     Half of the items come from the ethics-and-philosophy articles."""
     fields = ("ethics_philosophy", "society", "politics_law", "economics")
     arts: dict[str, list[tuple[str, list[str]]]] = {f: [] for f in fields}
-    with gzip.open(root / "kb/kowiki_social_2020.jsonl.gz", "rt", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            if r["domain"] in arts and len(r["title"]) >= 2 and not is_language_article(r["title"]):
-                sents = _sentences(r["text"])
-                if len(sents) >= 6:
-                    arts[r["domain"]].append((r["title"], sents))
+    for r in _kowiki(root):
+        if r["domain"] in arts and len(r["title"]) >= 2:
+            sents = _sentences(r["text"])
+            if len(sents) >= 6:
+                arts[r["domain"]].append((r["title"], sents))
     out: list[Question] = []
     for n in range(limit):
         rng = random.Random(f"wiki-gabeul/{n}")
@@ -281,14 +287,12 @@ def _wiki_terms(root: Path, limit: int = 2000) -> list[Question]:
     statement question about a title with sentences of it and of other articles of the field as choices.
     Every field of the Wikipedia sample, weighted towards society, politics/law and economics."""
     arts: dict[str, list[tuple[str, list[str]]]] = {}
-    with gzip.open(root / "kb/kowiki_social_2020.jsonl.gz", "rt", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            title = r["title"]
-            if 2 <= len(title) <= 20 and "(" not in title and not is_language_article(title):
-                sents = _sentences(r["text"])
-                if len(sents) >= 4 and title in sents[0]:
-                    arts.setdefault(r["domain"], []).append((title, sents))
+    for r in _kowiki(root):
+        title = r["title"]
+        if 2 <= len(title) <= 20 and "(" not in title:
+            sents = _sentences(r["text"])
+            if len(sents) >= 4 and title in sents[0]:
+                arts.setdefault(r["domain"], []).append((title, sents))
     fields = sorted(arts)
     weights = [3 if f in ("society", "politics_law", "economics") else 1 for f in fields]
     out: list[Question] = []
@@ -366,13 +370,10 @@ def _wiki_grammar(root: Path, limit: int = 1000) -> list[Question]:
     ask this way: without this family, the only passage-less 국어 items are KoBEST's everyday scenes, and any
     passage-less question in academic words reads as 사회."""
     arts: list[tuple[str, list[str]]] = []
-    with gzip.open(root / "kb/kowiki_social_2020.jsonl.gz", "rt", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            if is_language_article(r["title"]):
-                sents = [s for s in _sentences(r["text"]) if len(set(_GRAMMAR_WORD.findall(s))) >= 2]
-                if len(sents) >= 3:
-                    arts.append((r["title"], sents))
+    for r in _kowiki(root, language=True):
+        sents = [s for s in _sentences(r["text"]) if len(set(_GRAMMAR_WORD.findall(s))) >= 2]
+        if len(sents) >= 3:
+            arts.append((r["title"], sents))
     out: list[Question] = []
     for n in range(limit):
         rng = random.Random(f"wiki-grammar/{n}")
