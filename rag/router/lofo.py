@@ -21,8 +21,15 @@ from common.config import RouterConfig
 
 from ..data.question import Question
 from .base import SOCIAL, uncertain_mask
-from .classifier import (C_DEFAULT, EMBEDDING_WEIGHT, GATED_TERMS_WEIGHT, N_ANCHORS, PASSAGE_WEIGHT, TfidfLogReg,
-                         family_weights)
+from .classifier import (
+    C_DEFAULT,
+    EMBEDDING_WEIGHT,
+    GATED_TERMS_WEIGHT,
+    N_ANCHORS,
+    PASSAGE_WEIGHT,
+    TfidfLogReg,
+    family_weights,
+)
 from .families import FAMILIES, cap, load_families
 from .features import FeatureExtractor
 
