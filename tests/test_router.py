@@ -51,12 +51,42 @@ def test_classifier_round_trip_without_pickle(tmp_path, router_data):
                 csr_matrix(np.stack([f.dense for f in feats])),
                 csr_matrix(Xq.multiply(gate)) * model.gated_weight,
                 csr_matrix(np.stack([f.embedding for f in feats]) * model.embedding_weight),
-                csr_matrix(np.stack([f.embedding * (1 - f.dense[1]) for f in feats]) * model.embedding_weight)]
+                csr_matrix(np.stack([f.embedding * (1 - f.dense[1]) for f in feats]) * model.embedding_weight),
+                csr_matrix(np.full((len(feats), 1), model.passage_prior))]  # has-a-passage held at the prior
                ).tocsr()
     np.testing.assert_allclose(p, clf.predict_proba(X)[:, 1], atol=1e-9)
     routes = router.route(router_data)
     assert all(r.label in ("korean", "social") and r.confidence >= 0.5 for r in routes)
     assert sum(r.label == q.domain for r, q in zip(routes, router_data)) / len(routes) > 0.9  # training fit
+
+
+def test_the_passage_block_says_what_a_passage_is_about_not_that_there_is_one(data_root):
+    """Fitted without the has-a-passage column, the passage bigrams learn "has a passage → 국어" by themselves
+    (here every 국어 item has a passage, most 사회 items none): every passage pulls towards 국어. With the column,
+    the shortcut is held there and routing leaves it at a constant."""
+    from rag.router.classifier import has_passage
+    from rag.router.families import FAMILIES, cap
+    from rag.router.features import FeatureExtractor
+
+    qs = []
+    for name in ("klue-mrc", "kice", "kmmlu", "mmmlu", "click-social"):
+        qs += cap(FAMILIES.get(name).load(data_root), 60)
+    feats = FeatureExtractor()(qs)
+    y = [int(q.domain == "social") for q in qs]
+    with_passage = [f for f in feats if f.passage_terms]
+    assert 0.3 < has_passage(feats).mean() < 0.9
+
+    def mean_pull(model):
+        rows = [model.passage.row(f.passage_terms) for f in with_passage]
+        return np.mean([model.passage_weight * float(w @ model.passage_coef[i]) for i, w in rows])
+
+    plain = TfidfLogReg.fit(feats, y, passage_prior=None)
+    held = TfidfLogReg.fit(feats, y, passage_prior=0.35)
+    assert plain.passage_nuisance == 0.0 and held.passage_nuisance < -1.0
+    assert mean_pull(plain) < -0.3 and abs(mean_pull(held)) < 0.6 * abs(mean_pull(plain))  # −0.39 → −0.18 here
+    # routing holds the column at the prior: the decision is the fitted one with has-a-passage = 0.35 everywhere
+    p_as_passage_less = 1 / (1 + np.exp(-(held.decision(feats) - held.passage_nuisance * 0.35)))
+    assert np.all(held.predict_proba(feats) < p_as_passage_less)
 
 
 def test_old_router_format_is_refused(tmp_path, router_data):
@@ -174,7 +204,7 @@ def test_wiki_grammar_is_language_knowledge_kept_out_of_the_social_families(data
     sentence must not be a 국어 choice in one family and a 사회 choice in another)."""
     from collections import Counter
 
-    from rag.router import synthetic
+    from rag.router import synthetic_wiki as synthetic
     from rag.router.families import FAMILIES
 
     assert synthetic.is_language_article("한국어 음운론") and synthetic.is_language_article("외래어 표기법")
@@ -189,6 +219,25 @@ def test_wiki_grammar_is_language_knowledge_kept_out_of_the_social_families(data
     monkeypatch.setattr(synthetic, "is_language_article", lambda title: False)  # the check can fail
     leaked = {c for q in FAMILIES.get("wiki-gabeul").load(data_root) for c in q.choices}
     assert grammar_choices & leaked
+
+
+def test_wiki_saryo_asks_about_a_source_not_for_a_line_of_it(data_root):
+    """wiki-saryo: a quotation as the 사료 (title masked), an inference stem; no choice is a line of the quotation
+    (the answer is knowledge about the source, and wrong choices come from other articles)."""
+    from collections import Counter
+
+    from rag.router.families import FAMILIES
+    from rag.router.synthetic_wiki import SARYO_FIELDS, SARYO_STEMS
+
+    qs = FAMILIES.get("wiki-saryo").load(data_root)
+    assert 900 <= len(qs) <= 1000 and {q.domain for q in qs} == {"social"} and all(q.paragraph for q in qs)
+    assert {q.question for q in qs} <= set(SARYO_STEMS) and {q.subject for q in qs} == set(SARYO_FIELDS)
+    assert 0.35 < Counter(q.n_choices for q in qs)[4] / len(qs) < 0.65
+    assert all(1 <= q.answer <= q.n_choices and len(set(q.choices)) == q.n_choices for q in qs)
+    for q in qs:
+        for c in q.choices:
+            assert "“" not in c and "”" not in c, (q.id, c)
+            assert not any(c[i:i + 15] in q.paragraph for i in range(0, max(1, len(c) - 15), 5)), (q.id, c)
 
 
 def test_leave_one_family_out_on_small_families(data_root, monkeypatch):

@@ -28,8 +28,20 @@ from common.config import RouterConfig, RunConfig
 
 from ..data import DataError, attach_labels, load_questions
 from .base import KOREAN, SOCIAL, make_router
-from .classifier import C_DEFAULT, EMBEDDING_WEIGHT, GATED_TERMS_WEIGHT, ClassifierRouter, train_classifier
+from .classifier import (
+    C_DEFAULT,
+    EMBEDDING_WEIGHT,
+    GATED_TERMS_WEIGHT,
+    PASSAGE_PRIOR,
+    ClassifierRouter,
+    train_classifier,
+)
 from .families import FAMILIES, default_training, load_families
+
+
+def _prior(text: str) -> float | None:
+    """--passage-prior: a number in [0, 1], or 'none' (no has-a-passage column)."""
+    return None if text.lower() == "none" else unit_float(text)
 
 
 def _load(paths: list[str], labels: list[str], fmt: str):
@@ -73,7 +85,8 @@ def cmd_train(args) -> int:
     if len({q.domain for q in qs}) < 2:
         fail("training needs both korean and social questions", 1)
     t = time.time()
-    model = train_classifier(qs, C=args.C, embedding_weight=args.embedding_weight, gated_weight=args.gated_weight)
+    model = train_classifier(qs, C=args.C, embedding_weight=args.embedding_weight, gated_weight=args.gated_weight,
+                             passage_prior=args.passage_prior)
     model.meta["data"] = args.data or []
     model.meta["families"] = names
     model.save(args.out)
@@ -135,7 +148,7 @@ def cmd_lofo(args) -> int:
     names = _family_names(args.families) or None
     console = Console(stderr=True)
     res = leave_one_family_out(RunConfig().data.root, names, C=args.C, embedding_weight=args.embedding_weight,
-                               gated_weight=args.gated_weight,
+                               gated_weight=args.gated_weight, passage_prior=args.passage_prior,
                                progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f} ({s:.0f}s)"))
     Console().print(table(res))
     summ = summary(res)
@@ -168,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="weight of the Kiwi morpheme-vector block (0: TF-IDF and cues only)")
             p.add_argument("--gated-weight", type=non_negative_float, default=GATED_TERMS_WEIGHT,
                            help="weight of the term block gated by 1 - overlap_max (0: off)")
+            p.add_argument("--passage-prior", type=_prior, default=PASSAGE_PRIOR,
+                           help="has-a-passage value every question is routed with (its column fitted, then held "
+                                "there; 'none': fit without the column)")
         if name == "lofo":
             p.add_argument("--families", default=None, help="families to use (default: all)")
             p.add_argument("--out", type=Path, default=None, help="write router_lofo.json here")

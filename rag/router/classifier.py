@@ -2,7 +2,11 @@
 and choice morphemes, as is and gated by how little of the best choice the passage holds; a down-weighted block
 of passage bigrams; choice–passage overlap and cue counts) and over the sum of Kiwi's morpheme vectors of the
 question and choices (``vectors.py``: what unknown words are about), also as is and gated.
-No choice count or passage length: see ``features.py`` for why.
+No choice count or passage length: see ``features.py`` for why. Nor "has a passage", which the passage block
+would otherwise learn by itself (every passage's bigrams summed to a pull towards 국어, −0.4 to −2.1 logits,
+because most training passages are 국어 reading — and every real 수능 사회 item has one): the fit is given an
+explicit has-a-passage column, so that nothing else has to stand for it, and routing leaves it out, every question
+weighed as if it had a passage with probability ``passage_prior`` (a constant: it moves the intercept only).
 
 Training weighs every *family* (``families.py``) equally within its domain, so that one large source (KMMLU's
 6,000 rows) does not decide what "사회" looks like. Saved as ``router.json`` (vocabularies, settings) and
@@ -21,7 +25,7 @@ from ..data.question import Question
 from .base import KOREAN, ROUTERS, SOCIAL, Router
 from .features import DENSE_NAMES, FeatureExtractor, RouterFeatures
 
-FORMAT = "csat-rag/router-tfidf-lr/5"
+FORMAT = "csat-rag/router-tfidf-lr/6"
 _OVERLAP_MAX = DENSE_NAMES.index("overlap_max")
 #: weight of the morpheme-vector block (features scaled by it before the fit; 0 turns it off) and anchors used
 EMBEDDING_WEIGHT = 1.5
@@ -33,11 +37,20 @@ GATED_TERMS_WEIGHT = 2.0
 #: folds among five settings, README Routing)
 C_DEFAULT = 8.0
 PASSAGE_WEIGHT = 0.4
+#: the has-a-passage value every question is routed with (its column is fitted, then held at this constant; None
+#: fits without the column). Chosen on the leave-one-family-out folds among 0.3–0.6 (README Routing): lower sends
+#: more passage questions of either domain to 사회, whose path retrieves — the cheaper error
+PASSAGE_PRIOR = 0.35
 
 
 def _gate(feats: Sequence[RouterFeatures]) -> np.ndarray:
     """1 − overlap_max per question: how little of the best choice the passage holds (the gated blocks' factor)."""
     return 1.0 - np.array([f.dense[_OVERLAP_MAX] for f in feats])
+
+
+def has_passage(feats: Sequence[RouterFeatures]) -> np.ndarray:
+    """1 where a question has a passage (any passage bigram), else 0: the column the fit holds the shortcut in."""
+    return np.array([1.0 if f.passage_terms else 0.0 for f in feats])
 
 
 def _identity(x):
@@ -76,8 +89,8 @@ class _Tfidf:
 
 class TfidfLogReg:
     """p(social) = σ(w_q·t + gated_weight · (1 − overlap_max) · w_u·t + passage_weight · w_p·tfidf(passage terms)
-    + w_d·dense + embedding_weight · (w_e·e + (1 − overlap_max) · w_g·e) + b), t = tfidf(terms) and e the
-    morpheme-vector embedding.
+    + w_d·dense + embedding_weight · (w_e·e + (1 − overlap_max) · w_g·e) + w_h·passage_prior + b), t = tfidf(terms)
+    and e the morpheme-vector embedding; w_h was fitted on whether each training question has a passage.
 
     The second term and vector blocks are *gated* by how little of the best choice is found in the passage: what
     a question is about decides more where its answer is not in front of it (a news passage on the economy, whose
@@ -87,7 +100,8 @@ class TfidfLogReg:
                  passage_vocab: list[str], passage_idf: np.ndarray, passage_coef: np.ndarray,
                  dense_coef: np.ndarray, passage_weight: float, meta: dict | None = None,
                  embedding_coef: np.ndarray | None = None, embedding_weight: float = 0.0,
-                 gated_coef: np.ndarray | None = None, gated_weight: float = 0.0):
+                 gated_coef: np.ndarray | None = None, gated_weight: float = 0.0, passage_nuisance: float = 0.0,
+                 passage_prior: float = 0.0):
         self.terms = _Tfidf(vocab, idf)
         self.passage = _Tfidf(passage_vocab, passage_idf)
         self.coef, self.passage_coef = np.asarray(coef, np.float64), np.asarray(passage_coef, np.float64)
@@ -97,6 +111,8 @@ class TfidfLogReg:
         self.embedding_weight = float(embedding_weight) if self.embedding_coef.size else 0.0
         self.gated_coef = np.zeros(0) if gated_coef is None else np.asarray(gated_coef, np.float64)
         self.gated_weight = float(gated_weight) if self.gated_coef.size else 0.0
+        #: the fitted has-a-passage coefficient and the constant value questions are routed with
+        self.passage_nuisance, self.passage_prior = float(passage_nuisance), float(passage_prior)
         self.meta = meta or {}
         #: morpheme vectors of the training vocabulary (ids, float16 rows), saved with the router
         self.vector_ids, self.vector_table = np.zeros(0, np.int64), np.zeros((0, 0), np.float16)
@@ -114,7 +130,8 @@ class TfidfLogReg:
     @classmethod
     def fit(cls, feats: list[RouterFeatures], labels: list[int], weights: np.ndarray | None = None,
             C: float = C_DEFAULT, passage_weight: float = PASSAGE_WEIGHT, min_df: int = 2, seed: int = 0,
-            embedding_weight: float = 0.0, gated_weight: float = 0.0) -> TfidfLogReg:
+            embedding_weight: float = 0.0, gated_weight: float = 0.0,
+            passage_prior: float | None = PASSAGE_PRIOR) -> TfidfLogReg:
         from scipy.sparse import csr_matrix, diags, hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -130,17 +147,22 @@ class TfidfLogReg:
         if embedding_weight > 0:
             dim = len(feats[0].embedding) if feats[0].embedding is not None else 0
             blocks.append(csr_matrix(cls._embeddings(feats, dim) * embedding_weight))
+        if passage_prior is not None:
+            blocks.append(csr_matrix(has_passage(feats)[:, None]))
         X = hstack(blocks).tocsr()
         clf = LogisticRegression(C=C, max_iter=5000, random_state=seed)
         clf.fit(X, labels, sample_weight=weights)
         nq, npv, nd = Xq.shape[1], Xp.shape[1], len(DENSE_NAMES)
         coef = clf.coef_[0]
+        nuisance = 0.0
+        if passage_prior is not None:
+            coef, nuisance = coef[:-1], float(coef[-1])
         ng = nq if gated_weight > 0 else 0
         rest = nq + npv + nd + ng
         model = cls(_vocab(vq), vq.idf_, coef[:nq], clf.intercept_[0], _vocab(vp), vp.idf_, coef[nq:nq + npv],
                     coef[nq + npv:nq + npv + nd], passage_weight, embedding_coef=coef[rest:] if dim else None,
                     embedding_weight=embedding_weight, gated_coef=coef[rest - ng:rest] if ng else None,
-                    gated_weight=gated_weight)
+                    gated_weight=gated_weight, passage_nuisance=nuisance, passage_prior=passage_prior or 0.0)
         model._sk = (vq, vp, clf)  # kept only in memory, for the round-trip test
         return model
 
@@ -150,7 +172,7 @@ class TfidfLogReg:
             out += self.embedding_weight * (self._embeddings(feats, self.embedding_coef.size // 2)
                                             @ self.embedding_coef)
         for r, f in enumerate(feats):
-            s = out[r] + self.intercept + float(f.dense @ self.dense_coef)
+            s = out[r] + self.intercept + self.passage_nuisance * self.passage_prior + float(f.dense @ self.dense_coef)
             idx, w = self.terms.row(f.terms)
             s += float(w @ self.coef[idx])
             if self.gated_weight:
@@ -175,7 +197,8 @@ class TfidfLogReg:
                  passage_idf=self.passage.idf, passage_coef=self.passage_coef, dense_coef=self.dense_coef,
                  passage_weight=np.array([self.passage_weight]), embedding_coef=self.embedding_coef,
                  embedding_weight=np.array([self.embedding_weight]), gated_coef=self.gated_coef,
-                 gated_weight=np.array([self.gated_weight]), vector_ids=self.vector_ids,
+                 gated_weight=np.array([self.gated_weight]), passage_nuisance=np.array([self.passage_nuisance]),
+                 passage_prior=np.array([self.passage_prior]), vector_ids=self.vector_ids,
                  vector_table=self.vector_table)
         (out / "router.json").write_text(json.dumps(
             {"format": FORMAT, "classes": [KOREAN, SOCIAL], "dense_features": list(DENSE_NAMES),
@@ -192,13 +215,13 @@ class TfidfLogReg:
         if info.get("format") != FORMAT:
             raise ValueError(f"{jpath}: router format {info.get('format')!r} is not {FORMAT!r} (routers trained "
                              f"before the choice-count fix (/1), the morpheme vectors (/2), the passage bigrams "
-                             f"(/3) or the gated term block (/4) are refused); retrain with "
+                             f"(/3), the gated term block (/4) or the has-a-passage column (/5) are refused); retrain with "
                              f"`python -m rag.router train --families default --out {path}`")
         with np.load(npath, allow_pickle=False) as z:
             model = cls(info["vocab"], z["idf"], z["coef"], float(z["intercept"][0]), info["passage_vocab"],
                         z["passage_idf"], z["passage_coef"], z["dense_coef"], float(z["passage_weight"][0]),
                         info.get("meta"), z["embedding_coef"], float(z["embedding_weight"][0]), z["gated_coef"],
-                        float(z["gated_weight"][0]))
+                        float(z["gated_weight"][0]), float(z["passage_nuisance"][0]), float(z["passage_prior"][0]))
             model.vector_ids, model.vector_table = z["vector_ids"], z["vector_table"]
         if model.embedding_coef.size and model.embedding_coef.size != 2 * model.vector_table.shape[1]:
             raise ValueError(f"{npath}: {model.embedding_coef.size} embedding coefficients for "
@@ -261,7 +284,8 @@ def extractor_for(model: TfidfLogReg) -> FeatureExtractor:
 def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_chars: int = 1500,
                      passage_weight: float = PASSAGE_WEIGHT, balance_families: bool = True,
                      embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
-                     gated_weight: float = GATED_TERMS_WEIGHT) -> TfidfLogReg:
+                     gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR
+                     ) -> TfidfLogReg:
     """Fit the router on labelled questions (``embedding_weight`` 0: TF-IDF and cues only, no morpheme vectors)."""
     labelled = [q for q in questions if q.domain in (KOREAN, SOCIAL)]
     if len({q.domain for q in labelled}) < 2:
@@ -271,11 +295,12 @@ def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_ch
     weights = family_weights(labelled) if balance_families else None
     model = TfidfLogReg.fit(feats, [int(q.domain == SOCIAL) for q in labelled], weights, C=C,
                             passage_weight=passage_weight, embedding_weight=embedding_weight,
-                            gated_weight=gated_weight)
+                            gated_weight=gated_weight, passage_prior=passage_prior)
     if fx.vectors is not None:
         model.vector_ids, model.vector_table = fx.vectors.table()
     model.meta = {"passage_chars": passage_chars, "C": C, "passage_weight": passage_weight,
                   "embedding_weight": model.embedding_weight, "gated_weight": model.gated_weight,
+                  "passage_prior": passage_prior, "passage_nuisance": model.passage_nuisance,
                   "n_anchors": n_anchors if fx.vectors is not None else 0,
                   "vectors_signature": fx.vectors.signature if fx.vectors is not None else None,
                   "n_train": len(labelled), "by_domain": dict(Counter(q.domain for q in labelled)),

@@ -21,6 +21,7 @@ stand on both sides. Families by name (``FAMILIES.get(name)``), each read from t
 | ``wiki-terms`` | social | synthetic: knowledge items without a passage from Korean Wikipedia (KMMLU/MMMLU wording) |
 | ``statute-mc`` | social | synthetic: law / welfare / tax items without a passage from Korean statutes (KMMLU wording) |
 | ``wiki-grammar`` | korean | synthetic: the same wording on language (phonology, grammar, spelling articles), no passage |
+| ``wiki-saryo`` | social | synthetic: a quotation from a world-history / ethics article as the 사료, an inference stem |
 
 ``kice`` years 2020–2024 are the competition test's KCSAT rows: the shipped router (``default_training``)
 leaves them out so that its competition-test figure is not measured on its own training items.
@@ -196,3 +197,4 @@ def default_training(root: Path) -> list[Question]:
 
 
 from . import synthetic as _synthetic  # noqa: F401  (registers the synthetic families)
+from . import synthetic_wiki as _synthetic_wiki  # noqa: F401  (and those from Korean Wikipedia)

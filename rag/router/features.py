@@ -33,7 +33,8 @@ import numpy as np
 from ..data.question import Question
 
 CONTENT_TAGS = ("NN", "VV", "VA", "XR", "SL", "SH", "SN", "MA")
-DENSE_NAMES = ("overlap_mean", "overlap_max", "overlap_min", "language_terms", "social_terms")
+DENSE_NAMES = ("overlap_mean", "overlap_max", "overlap_min", "language_terms", "social_terms", "choice_in_passage",
+               "overlap_mean_high", "overlap_mean_mid", "overlap_max_partial")
 
 #: terms of Korean grammar, literature, reading and writing (the 국어 curriculum's own vocabulary)
 LANGUAGE_TERMS = frozenset(
@@ -80,7 +81,9 @@ def dense_features(stem: list[str], choices: list[list[str]], context: str) -> n
     soc = sum(f in SOCIAL_TERMS for f in forms)
     if not frac:
         frac = [0.0]
-    return np.array([float(np.mean(frac)), max(frac), min(frac), np.log1p(lang), np.log1p(soc)])
+    mean, top = float(np.mean(frac)), max(frac)
+    return np.array([mean, top, min(frac), np.log1p(lang), np.log1p(soc), float(top >= 0.99), float(mean >= 0.8),
+                     float(mean >= 0.6), float(0.5 <= top < 0.99)])
 
 
 class FeatureExtractor:

@@ -26,6 +26,7 @@ from .classifier import (
     EMBEDDING_WEIGHT,
     GATED_TERMS_WEIGHT,
     N_ANCHORS,
+    PASSAGE_PRIOR,
     PASSAGE_WEIGHT,
     TfidfLogReg,
     family_weights,
@@ -72,7 +73,8 @@ def change_choice_count(questions: list[Question]) -> list[Question]:
 def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: int = 1500, C: float = C_DEFAULT,
                          passage_weight: float = PASSAGE_WEIGHT, cfg: RouterConfig | None = None, progress=None,
                          embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
-                         gated_weight: float = GATED_TERMS_WEIGHT) -> list[FamilyResult]:
+                         gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR
+                         ) -> list[FamilyResult]:
     """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
     training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full."""
     cfg = cfg or RouterConfig(name="classifier")
@@ -102,7 +104,7 @@ def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: 
             raise ValueError(f"leaving out {held!r} leaves one domain only; give families of both domains")
         model = TfidfLogReg.fit(train_f, [int(q.domain == SOCIAL) for q in train_q], family_weights(train_q), C=C,
                                 passage_weight=passage_weight, embedding_weight=embedding_weight,
-                                gated_weight=gated_weight)
+                                gated_weight=gated_weight, passage_prior=passage_prior)
         # a left-out family is routed by the model trained without it; evaluation-only families (never
         # trained on) by the model trained on every other family (the last fold, held = None)
         routed = [held] if held else [n for n in fams if FAMILIES.get(n).eval_only]
