@@ -48,7 +48,7 @@ def test_classifier_round_trip_without_pickle(tmp_path, router_data):
     gate = np.array([1 - f.dense[1] for f in feats])[:, None]  # 1 − overlap_max
     Xq = vq.transform([f.terms for f in feats])
     X = hstack([Xq, vp.transform([f.passage_terms for f in feats]) * model.passage_weight,
-                csr_matrix(np.stack([f.dense for f in feats])),
+                csr_matrix(np.stack([f.dense for f in feats]) * model.dense_scale),
                 csr_matrix(Xq.multiply(gate)) * model.gated_weight,
                 csr_matrix(np.stack([f.embedding for f in feats]) * model.embedding_weight),
                 csr_matrix(np.stack([f.embedding * (1 - f.dense[1]) for f in feats]) * model.embedding_weight),
@@ -153,6 +153,26 @@ def test_passage_is_read_as_bigrams_and_searched_for_the_choices(data_root):
     assert fs.passage_terms == passage_bigrams(spaced.paragraph) and fb.passage_terms == []
     assert fs.dense[1] == 1.0 and fs.dense[2] == 0.0  # 기후/변화 found across the stray spaces; 문법 not
     assert fb.dense[1] < fs.dense[1]
+
+
+def test_a_question_that_restates_its_passage_reads_as_extractive(data_root):
+    """question_in_passage: the share of the question's own content words (two letters or more) found in the
+    passage — high where the question restates a sentence of it, 0 for a label like 갑 or (가), 0 without one."""
+    from rag.router.features import DENSE_NAMES, FeatureExtractor
+
+    i, hi = DENSE_NAMES.index("question_in_passage"), DENSE_NAMES.index("question_in_passage_high")
+    q = load_questions(data_root / "competition/train.csv")[0]
+    passage = "지난 3월 은행 예금회전율이 최근 3년 사이 가장 높은 수준으로 상승했다. 갑은 (가)를 주장했다."
+    restating = q.model_copy(update={"paragraph": passage, "question_plus": "",
+                                     "question": "3월 은행 예금회전율이 상승한 이유는 무엇인가?"})
+    asking = restating.model_copy(update={"question": "갑이 (가)에 대해 취할 입장으로 옳은 것은?"})
+    bare = restating.model_copy(update={"paragraph": ""})
+    boxed = restating.model_copy(update={"question": "<보기>를 참고할 때 윗글의 이해로 옳은 것은?",
+                                         "question_plus": "은행 예금회전율이 상승했다."})  # <보기> words don't count
+    fr, fa, fb, fx = FeatureExtractor()([restating, asking, bare, boxed])
+    assert fr.dense[i] >= 0.75 and fr.dense[hi] == 1.0  # 은행, 예금회전율, 상승 found; 이유 not
+    assert fa.dense[i] == fb.dense[i] == fx.dense[i] == 0.0 and fa.dense[hi] == fb.dense[hi] == 0.0
+    assert "q:은행/NN" in fx.terms  # the <보기> still speaks in the term block
 
 
 def test_families_and_the_real_ksat_social_items(data_root):

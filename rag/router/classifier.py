@@ -25,7 +25,7 @@ from ..data.question import Question
 from .base import KOREAN, ROUTERS, SOCIAL, Router
 from .features import DENSE_NAMES, FeatureExtractor, RouterFeatures
 
-FORMAT = "csat-rag/router-tfidf-lr/6"
+FORMAT = "csat-rag/router-tfidf-lr/7"
 _OVERLAP_MAX = DENSE_NAMES.index("overlap_max")
 #: weight of the morpheme-vector block (features scaled by it before the fit; 0 turns it off) and anchors used
 EMBEDDING_WEIGHT = 1.5
@@ -38,9 +38,13 @@ GATED_TERMS_WEIGHT = 2.0
 C_DEFAULT = 8.0
 PASSAGE_WEIGHT = 0.4
 #: the has-a-passage value every question is routed with (its column is fitted, then held at this constant; None
-#: fits without the column). Chosen on the leave-one-family-out folds among 0.3–0.6 (README Routing): lower sends
+#: fits without the column). Chosen on the leave-one-family-out folds among 0.1–0.6 (README Routing): lower sends
 #: more passage questions of either domain to 사회, whose path retrieves — the cheaper error
-PASSAGE_PRIOR = 0.35
+PASSAGE_PRIOR = 0.25
+#: scale of each dense feature before the fit (a smaller scale is a stronger pull of its weight towards 0): the
+#: question-restates-the-passage features are trusted little (0.15; among 0.15, 0.3 and 1 on the folds: at 1
+#: they made MMMLU's primary-source questions, which name what the source names, read as extractive reading)
+DENSE_SCALE = np.array([0.15 if n.startswith("question_in_passage") else 1.0 for n in DENSE_NAMES])
 
 
 def _gate(feats: Sequence[RouterFeatures]) -> np.ndarray:
@@ -89,7 +93,7 @@ class _Tfidf:
 
 class TfidfLogReg:
     """p(social) = σ(w_q·t + gated_weight · (1 − overlap_max) · w_u·t + passage_weight · w_p·tfidf(passage terms)
-    + w_d·dense + embedding_weight · (w_e·e + (1 − overlap_max) · w_g·e) + w_h·passage_prior + b), t = tfidf(terms)
+    + w_d·(s ⊙ dense) + embedding_weight · (w_e·e + (1 − overlap_max) · w_g·e) + w_h·passage_prior + b), t = tfidf(terms)
     and e the morpheme-vector embedding; w_h was fitted on whether each training question has a passage.
 
     The second term and vector blocks are *gated* by how little of the best choice is found in the passage: what
@@ -106,6 +110,7 @@ class TfidfLogReg:
         self.passage = _Tfidf(passage_vocab, passage_idf)
         self.coef, self.passage_coef = np.asarray(coef, np.float64), np.asarray(passage_coef, np.float64)
         self.dense_coef = np.asarray(dense_coef, np.float64)
+        self.dense_scale = DENSE_SCALE.copy()
         self.embedding_coef = np.zeros(0) if embedding_coef is None else np.asarray(embedding_coef, np.float64)
         self.intercept, self.passage_weight = float(intercept), float(passage_weight)
         self.embedding_weight = float(embedding_weight) if self.embedding_coef.size else 0.0
@@ -140,7 +145,7 @@ class TfidfLogReg:
         vp = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, min_df=min_df, norm="l2", lowercase=False)
         Xq = vq.fit_transform([f.terms for f in feats])
         Xp = vp.fit_transform([f.passage_terms for f in feats])
-        blocks = [Xq, Xp * passage_weight, csr_matrix(np.stack([f.dense for f in feats]))]
+        blocks = [Xq, Xp * passage_weight, csr_matrix(np.stack([f.dense for f in feats]) * DENSE_SCALE)]
         if gated_weight > 0:
             blocks.append(diags(_gate(feats)) @ Xq * gated_weight)
         dim = 0
@@ -172,7 +177,7 @@ class TfidfLogReg:
             out += self.embedding_weight * (self._embeddings(feats, self.embedding_coef.size // 2)
                                             @ self.embedding_coef)
         for r, f in enumerate(feats):
-            s = out[r] + self.intercept + self.passage_nuisance * self.passage_prior + float(f.dense @ self.dense_coef)
+            s = out[r] + self.intercept + self.passage_nuisance * self.passage_prior + float((f.dense * self.dense_scale) @ self.dense_coef)
             idx, w = self.terms.row(f.terms)
             s += float(w @ self.coef[idx])
             if self.gated_weight:
@@ -198,7 +203,8 @@ class TfidfLogReg:
                  passage_weight=np.array([self.passage_weight]), embedding_coef=self.embedding_coef,
                  embedding_weight=np.array([self.embedding_weight]), gated_coef=self.gated_coef,
                  gated_weight=np.array([self.gated_weight]), passage_nuisance=np.array([self.passage_nuisance]),
-                 passage_prior=np.array([self.passage_prior]), vector_ids=self.vector_ids,
+                 passage_prior=np.array([self.passage_prior]), dense_scale=self.dense_scale,
+                 vector_ids=self.vector_ids,
                  vector_table=self.vector_table)
         (out / "router.json").write_text(json.dumps(
             {"format": FORMAT, "classes": [KOREAN, SOCIAL], "dense_features": list(DENSE_NAMES),
@@ -215,7 +221,8 @@ class TfidfLogReg:
         if info.get("format") != FORMAT:
             raise ValueError(f"{jpath}: router format {info.get('format')!r} is not {FORMAT!r} (routers trained "
                              f"before the choice-count fix (/1), the morpheme vectors (/2), the passage bigrams "
-                             f"(/3), the gated term block (/4) or the has-a-passage column (/5) are refused); retrain with "
+                             f"(/3), the gated term block (/4), the has-a-passage column (/5) or the "
+                             f"question-in-passage features (/6) are refused); retrain with "
                              f"`python -m rag.router train --families default --out {path}`")
         with np.load(npath, allow_pickle=False) as z:
             model = cls(info["vocab"], z["idf"], z["coef"], float(z["intercept"][0]), info["passage_vocab"],
@@ -223,6 +230,7 @@ class TfidfLogReg:
                         info.get("meta"), z["embedding_coef"], float(z["embedding_weight"][0]), z["gated_coef"],
                         float(z["gated_weight"][0]), float(z["passage_nuisance"][0]), float(z["passage_prior"][0]))
             model.vector_ids, model.vector_table = z["vector_ids"], z["vector_table"]
+            model.dense_scale = z["dense_scale"]
         if model.embedding_coef.size and model.embedding_coef.size != 2 * model.vector_table.shape[1]:
             raise ValueError(f"{npath}: {model.embedding_coef.size} embedding coefficients for "
                              f"{model.vector_table.shape[1]}-d morpheme vectors (two blocks expected): not a router "

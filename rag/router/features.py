@@ -16,7 +16,14 @@ passage) and on the real 수능 — 5 choices and a 자료 passage for every 사
 * ``dense``: (1–3) how much of each choice's content is found in the passage, <보기> and question (mean, max
   and min over choices; a content morpheme counts as found when its form occurs in that text, spaces
   ignored) — "answerable from the passage" is what 국어 means; (4–5) log-counts of Korean-language/literature
-  terms and of social-studies terms in the question and choices;
+  terms and of social-studies terms in the question and choices; (6–9) steps of the overlap that a linear model
+  cannot draw from (1–3): some choice wholly in the passage (overlap_max ≥ 0.99, what an extractive reading
+  question looks like), mean overlap ≥ 0.8 and ≥ 0.6, a best choice half-found (0.5 ≤ overlap_max < 0.99);
+  (10–11) the share of the question's own content morphemes of two or more letters found in the passage, and
+  that share ≥ 0.6 — a question that restates a sentence of its passage ("3월 은행 예금회전율이 … 상승한 이유는?")
+  is extractive reading (KLUE-MRC 0.82 on average), one that asks about the passage ("이 글에서 알 수 있는 통치자의
+  모습은?") is not (수능 사회 0.08, 수능 국어 0.16); one-letter morphemes are labels (갑, 을, 가), not content; 0
+  without a passage. The classifier weighs (10–11) down (``DENSE_SCALE``);
 * ``embedding``: the unit sum of Kiwi's morpheme vectors (``vectors.py``) of the distinct content morphemes of
   the question, <보기> and choices — what a word the model never saw is *about* (접미사 lies by 파생어 and 어근,
   타당도 by 설명력 and 회귀분석); the classifier weighs it once as is and once gated by ``1 − overlap_max``.
@@ -34,7 +41,8 @@ from ..data.question import Question
 
 CONTENT_TAGS = ("NN", "VV", "VA", "XR", "SL", "SH", "SN", "MA")
 DENSE_NAMES = ("overlap_mean", "overlap_max", "overlap_min", "language_terms", "social_terms", "choice_in_passage",
-               "overlap_mean_high", "overlap_mean_mid", "overlap_max_partial")
+               "overlap_mean_high", "overlap_mean_mid", "overlap_max_partial", "question_in_passage",
+               "question_in_passage_high")
 
 #: terms of Korean grammar, literature, reading and writing (the 국어 curriculum's own vocabulary)
 LANGUAGE_TERMS = frozenset(
@@ -70,9 +78,11 @@ def passage_bigrams(text: str) -> list[str]:
     return [f"p:{w[i:i + 2]}" for w in _WORD.findall(text) for i in range(max(1, len(w) - 1))]
 
 
-def dense_features(stem: list[str], choices: list[list[str]], context: str) -> np.ndarray:
+def dense_features(stem: list[str], choices: list[list[str]], context: str, asked: Sequence[str] = (),
+                   passage: str = "") -> np.ndarray:
     """Share of each choice's content morphemes whose form occurs in ``context`` (the passage head, <보기> and
-    question; spaces ignored, as PDF text splits words), and the cue counts."""
+    question; spaces ignored, as PDF text splits words), its steps, the cue counts, and the share of ``asked``
+    (the question's own content forms) of two or more letters found in ``passage``."""
     ctx = _SPACE.sub("", context)
     choice_forms = [[t.rsplit("/", 1)[0] for t in c] for c in choices]
     frac = [sum(f in ctx for f in c) / len(c) for c in choice_forms if c]
@@ -82,8 +92,10 @@ def dense_features(stem: list[str], choices: list[list[str]], context: str) -> n
     if not frac:
         frac = [0.0]
     mean, top = float(np.mean(frac)), max(frac)
+    text, words = _SPACE.sub("", passage), [f for f in asked if len(f) >= 2]
+    restated = sum(f in text for f in words) / len(words) if text and words else 0.0
     return np.array([mean, top, min(frac), np.log1p(lang), np.log1p(soc), float(top >= 0.99), float(mean >= 0.8),
-                     float(mean >= 0.6), float(0.5 <= top < 0.99)])
+                     float(mean >= 0.6), float(0.5 <= top < 0.99), restated, float(restated >= 0.6)])
 
 
 class FeatureExtractor:
@@ -105,10 +117,16 @@ class FeatureExtractor:
         if not questions:
             return []
         stems = [f"{q.question} {q.question_plus or ''}" for q in questions]
-        choices = [c for q in questions for c in q.choices]
-        raw = [_content_tokens(t) for t in self.kiwi.tokenize(stems + choices)]
-        tokens = [_content(t) for t in raw]
         n = len(stems)
+        choices = [c for q in questions for c in q.choices]
+        # questions with a <보기> are read once more alone: the question's own words are searched in the passage
+        with_plus = [r for r, q in enumerate(questions) if q.question_plus]
+        raw = [_content_tokens(t) for t in
+               self.kiwi.tokenize(stems + choices + [questions[r].question for r in with_plus])]
+        asked = [[t.form for t in r] for r in raw[:n]]
+        for r, alone in zip(with_plus, raw[n + len(choices):]):
+            asked[r] = [t.form for t in alone]
+        tokens = [_content(t) for t in raw[:n + len(choices)]]
         bigrams: dict[str, list[str]] = {}  # a passage shared by several questions (a 수능 지문 set) read once
         out, i = [], n
         for r, (q, s) in enumerate(zip(questions, tokens[:n])):
@@ -121,6 +139,6 @@ class FeatureExtractor:
             if head not in bigrams:
                 bigrams[head] = passage_bigrams(head)
             out.append(RouterFeatures(terms=[f"q:{t}" for t in s] + [f"q:{t}" for c in cs for t in c],
-                                      passage_terms=bigrams[head], dense=dense_features(s, cs, head + stems[r]),
+                                      passage_terms=bigrams[head], dense=dense_features(s, cs, head + stems[r], asked[r], head),
                                       embedding=emb))
         return out
