@@ -105,12 +105,12 @@ class TfidfLogReg:
                  dense_coef: np.ndarray, passage_weight: float, meta: dict | None = None,
                  embedding_coef: np.ndarray | None = None, embedding_weight: float = 0.0,
                  gated_coef: np.ndarray | None = None, gated_weight: float = 0.0, passage_nuisance: float = 0.0,
-                 passage_prior: float = 0.0):
+                 passage_prior: float = 0.0, dense_scale: np.ndarray | None = None):
         self.terms = _Tfidf(vocab, idf)
         self.passage = _Tfidf(passage_vocab, passage_idf)
         self.coef, self.passage_coef = np.asarray(coef, np.float64), np.asarray(passage_coef, np.float64)
         self.dense_coef = np.asarray(dense_coef, np.float64)
-        self.dense_scale = DENSE_SCALE.copy()
+        self.dense_scale = DENSE_SCALE.copy() if dense_scale is None else np.asarray(dense_scale, np.float64)
         self.embedding_coef = np.zeros(0) if embedding_coef is None else np.asarray(embedding_coef, np.float64)
         self.intercept, self.passage_weight = float(intercept), float(passage_weight)
         self.embedding_weight = float(embedding_weight) if self.embedding_coef.size else 0.0
@@ -176,8 +176,11 @@ class TfidfLogReg:
         if self.embedding_weight:
             out += self.embedding_weight * (self._embeddings(feats, self.embedding_coef.size // 2)
                                             @ self.embedding_coef)
+        # the has-a-passage column held at the prior is a constant; the dense scale folds into its coefficients
+        base = self.intercept + self.passage_nuisance * self.passage_prior
+        dense_coef = self.dense_scale * self.dense_coef
         for r, f in enumerate(feats):
-            s = out[r] + self.intercept + self.passage_nuisance * self.passage_prior + float((f.dense * self.dense_scale) @ self.dense_coef)
+            s = out[r] + base + float(f.dense @ dense_coef)
             idx, w = self.terms.row(f.terms)
             s += float(w @ self.coef[idx])
             if self.gated_weight:
@@ -228,9 +231,9 @@ class TfidfLogReg:
             model = cls(info["vocab"], z["idf"], z["coef"], float(z["intercept"][0]), info["passage_vocab"],
                         z["passage_idf"], z["passage_coef"], z["dense_coef"], float(z["passage_weight"][0]),
                         info.get("meta"), z["embedding_coef"], float(z["embedding_weight"][0]), z["gated_coef"],
-                        float(z["gated_weight"][0]), float(z["passage_nuisance"][0]), float(z["passage_prior"][0]))
+                        float(z["gated_weight"][0]), float(z["passage_nuisance"][0]), float(z["passage_prior"][0]),
+                        z["dense_scale"])
             model.vector_ids, model.vector_table = z["vector_ids"], z["vector_table"]
-            model.dense_scale = z["dense_scale"]
         if model.embedding_coef.size and model.embedding_coef.size != 2 * model.vector_table.shape[1]:
             raise ValueError(f"{npath}: {model.embedding_coef.size} embedding coefficients for "
                              f"{model.vector_table.shape[1]}-d morpheme vectors (two blocks expected): not a router "

@@ -139,6 +139,6 @@ class FeatureExtractor:
             if head not in bigrams:
                 bigrams[head] = passage_bigrams(head)
             out.append(RouterFeatures(terms=[f"q:{t}" for t in s] + [f"q:{t}" for c in cs for t in c],
-                                      passage_terms=bigrams[head], dense=dense_features(s, cs, head + stems[r], asked[r], head),
-                                      embedding=emb))
+                                      passage_terms=bigrams[head],
+                                      dense=dense_features(s, cs, head + stems[r], asked[r], head), embedding=emb))
         return out
