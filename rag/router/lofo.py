@@ -77,14 +77,33 @@ def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: 
                          ) -> list[FamilyResult]:
     """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
     training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full."""
-    cfg = cfg or RouterConfig(name="classifier")
     fams = load_families(root, names)
-    extractor = FeatureExtractor(n_anchors=n_anchors if embedding_weight > 0 else 0)
+    feats, shifted = family_features(fams, FeatureExtractor(n_anchors=n_anchors if embedding_weight > 0 else 0))
+    return folds_from_features(fams, feats, shifted, train_cap=train_cap, C=C, passage_weight=passage_weight,
+                               cfg=cfg, progress=progress, embedding_weight=embedding_weight,
+                               gated_weight=gated_weight, passage_prior=passage_prior)
+
+
+def family_features(fams: dict[str, list[Question]], extractor: FeatureExtractor) -> tuple[dict, dict]:
+    """Features of every family's questions and, for 사회 families, of the same questions with their choice count
+    changed (``change_choice_count``)."""
     feats, shifted = {}, {}
     for name, qs in fams.items():
         feats[name] = extractor(qs)
         if FAMILIES.get(name).domain == SOCIAL:
             shifted[name] = extractor(change_choice_count(qs))
+    return feats, shifted
+
+
+def folds_from_features(fams: dict[str, list[Question]], feats: dict, shifted: dict, train_cap: int = 1500,
+                        C: float = C_DEFAULT, passage_weight: float = PASSAGE_WEIGHT, cfg: RouterConfig | None = None,
+                        progress=None, embedding_weight: float = EMBEDDING_WEIGHT,
+                        gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR
+                        ) -> list[FamilyResult]:
+    """The folds of ``leave_one_family_out`` over features already extracted (``family_features``): a study can
+    extend the features (``benchmarks/router_topic_probe.py`` appends a sentence encoder's topic block) and
+    reuse the same folds."""
+    cfg = cfg or RouterConfig(name="classifier")
     results = []
     folds: list[str | None] = [n for n in fams if not FAMILIES.get(n).eval_only]
     if len(folds) < len(fams):
