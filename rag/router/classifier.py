@@ -234,9 +234,11 @@ class TfidfLogReg:
                         float(z["gated_weight"][0]), float(z["passage_nuisance"][0]), float(z["passage_prior"][0]),
                         z["dense_scale"])
             model.vector_ids, model.vector_table = z["vector_ids"], z["vector_table"]
-        if model.embedding_coef.size and model.embedding_coef.size != 2 * model.vector_table.shape[1]:
+        topic_dim = len((model.meta.get("topic") or {}).get("prototypes", []))
+        if model.embedding_coef.size and model.embedding_coef.size != 2 * (model.vector_table.shape[1] + topic_dim):
             raise ValueError(f"{npath}: {model.embedding_coef.size} embedding coefficients for "
-                             f"{model.vector_table.shape[1]}-d morpheme vectors (two blocks expected): not a router "
+                             f"{model.vector_table.shape[1]}-d morpheme vectors and {topic_dim} topic columns (two "
+                             f"blocks expected): not a router "
                              f"this version wrote; retrain with `python -m rag.router train --families default --out "
                              f"{path}`")
         if model.gated_coef.size not in (0, model.coef.size):
@@ -281,9 +283,16 @@ def extractor_for(model: TfidfLogReg) -> FeatureExtractor:
     another Kiwi model (other anchors: the embedding coefficients would be read in the wrong basis)."""
     meta = model.meta
     n_anchors = int(meta.get("n_anchors", 0)) if model.embedding_weight else 0
-    fx = FeatureExtractor(meta.get("passage_chars", 1500), n_anchors=n_anchors)
+    topic = None
+    if meta.get("topic") and model.embedding_weight:
+        from .topics import TopicFeatures
+
+        topic = TopicFeatures.from_meta(meta["topic"])
+    fx = FeatureExtractor(meta.get("passage_chars", 1500), n_anchors=n_anchors, topic=topic)
     if fx.vectors is not None:
-        if fx.vectors.signature != meta.get("vectors_signature") or 2 * fx.vectors.dim != model.embedding_coef.size:
+        topic_dim = topic.dim if topic is not None else 0
+        if (fx.vectors.signature != meta.get("vectors_signature")
+                or 2 * (fx.vectors.dim + topic_dim) != model.embedding_coef.size):
             raise ValueError(f"this router's morpheme vectors came from another Kiwi model (anchors "
                              f"{meta.get('vectors_signature')}, {model.embedding_coef.size // 2} dims; this kiwipiepy "
                              f"gives {fx.vectors.signature}, {fx.vectors.dim}): retrain it with "
@@ -295,13 +304,17 @@ def extractor_for(model: TfidfLogReg) -> FeatureExtractor:
 def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_chars: int = 1500,
                      passage_weight: float = PASSAGE_WEIGHT, balance_families: bool = True,
                      embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
-                     gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR
-                     ) -> TfidfLogReg:
-    """Fit the router on labelled questions (``embedding_weight`` 0: TF-IDF and cues only, no morpheme vectors)."""
+                     gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
+                     topic=None) -> TfidfLogReg:
+    """Fit the router on labelled questions (``embedding_weight`` 0: TF-IDF and cues only, no morpheme vectors;
+    ``topic``: an opt-in ``topics.TopicFeatures``, weighed with the morpheme vectors, so it needs them)."""
     labelled = [q for q in questions if q.domain in (KOREAN, SOCIAL)]
     if len({q.domain for q in labelled}) < 2:
         raise ValueError("training the router needs both korean and social questions")
-    fx = FeatureExtractor(passage_chars, n_anchors=n_anchors if embedding_weight > 0 else 0)
+    if topic is not None and not (embedding_weight > 0 and n_anchors > 0):
+        raise ValueError("the topic block is weighed with the morpheme vectors: it needs embedding_weight > 0 and "
+                         "n_anchors > 0")
+    fx = FeatureExtractor(passage_chars, n_anchors=n_anchors if embedding_weight > 0 else 0, topic=topic)
     feats = fx(labelled)
     weights = family_weights(labelled) if balance_families else None
     model = TfidfLogReg.fit(feats, [int(q.domain == SOCIAL) for q in labelled], weights, C=C,
@@ -314,6 +327,7 @@ def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_ch
                   "passage_prior": passage_prior, "passage_nuisance": model.passage_nuisance,
                   "n_anchors": n_anchors if fx.vectors is not None else 0,
                   "vectors_signature": fx.vectors.signature if fx.vectors is not None else None,
+                  "topic": topic.describe() if topic is not None else None,
                   "n_train": len(labelled), "by_domain": dict(Counter(q.domain for q in labelled)),
                   "by_family": dict(Counter(family_of(q) for q in labelled)),
                   "trained": time.strftime("%Y-%m-%dT%H:%M:%S")}

@@ -27,7 +27,8 @@ passage) and on the real 수능 — 5 choices and a 자료 passage for every 사
 * ``embedding``: the unit sum of Kiwi's morpheme vectors (``vectors.py``) of the distinct content morphemes of
   the question, <보기> and choices — what a word the model never saw is *about* (접미사 lies by 파생어 and 어근,
   타당도 by 설명력 and 회귀분석); the classifier weighs it once as is and once gated by ``1 − overlap_max``.
-  None when the extractor has no vectors (``n_anchors=0``).
+  None when the extractor has no vectors (``n_anchors=0``). With an opt-in ``topics.TopicFeatures`` the
+  encoder's topic block of the stem is appended to it (``topics.py``).
 """
 from __future__ import annotations
 
@@ -102,9 +103,9 @@ class FeatureExtractor:
     """Kiwi analysis of every question's stem (+ <보기>) and choices in one batched call (Kiwi spreads a batch
     over the cores); the passage head is read as character bigrams and searched for the choices' morphemes,
     without Kiwi. ``n_anchors`` > 0 adds the morpheme-vector ``embedding`` (``vectors.MorphemeVectors`` over the
-    same Kiwi)."""
+    same Kiwi); ``topic`` (``topics.TopicFeatures``) appends a sentence encoder's topic block to it."""
 
-    def __init__(self, passage_chars: int = 1500, n_anchors: int = 0):
+    def __init__(self, passage_chars: int = 1500, n_anchors: int = 0, topic=None):
         from kiwipiepy import Kiwi
 
         from .vectors import MorphemeVectors
@@ -112,6 +113,7 @@ class FeatureExtractor:
         self.passage_chars = passage_chars
         self.kiwi = Kiwi()
         self.vectors = MorphemeVectors(self.kiwi, n_anchors) if n_anchors else None
+        self.topic = topic
 
     def __call__(self, questions: Sequence[Question]) -> list[RouterFeatures]:
         if not questions:
@@ -127,6 +129,7 @@ class FeatureExtractor:
         for r, alone in zip(with_plus, raw[n + len(choices):]):
             asked[r] = [t.form for t in alone]
         tokens = [_content(t) for t in raw[:n + len(choices)]]
+        topic = self.topic(questions) if self.topic is not None else None
         bigrams: dict[str, list[str]] = {}  # a passage shared by several questions (a 수능 지문 set) read once
         out, i = [], n
         for r, (q, s) in enumerate(zip(questions, tokens[:n])):
@@ -134,6 +137,8 @@ class FeatureExtractor:
             emb = None
             if self.vectors is not None:
                 emb = self.vectors.bag([t for part in [raw[r], *raw[i: i + q.n_choices]] for t in part])
+            if topic is not None:
+                emb = topic[r] if emb is None else np.concatenate([emb, topic[r]])
             i += q.n_choices
             head = q.paragraph[: self.passage_chars]
             if head not in bigrams:

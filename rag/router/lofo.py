@@ -73,12 +73,14 @@ def change_choice_count(questions: list[Question]) -> list[Question]:
 def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: int = 1500, C: float = C_DEFAULT,
                          passage_weight: float = PASSAGE_WEIGHT, cfg: RouterConfig | None = None, progress=None,
                          embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
-                         gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR
-                         ) -> list[FamilyResult]:
+                         gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
+                         topic=None) -> list[FamilyResult]:
     """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
-    training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full."""
+    training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full.
+    ``topic``: the opt-in ``topics.TopicFeatures`` block."""
     fams = load_families(root, names)
-    feats, shifted = family_features(fams, FeatureExtractor(n_anchors=n_anchors if embedding_weight > 0 else 0))
+    fx = FeatureExtractor(n_anchors=n_anchors if embedding_weight > 0 else 0, topic=topic)
+    feats, shifted = family_features(fams, fx)
     return folds_from_features(fams, feats, shifted, train_cap=train_cap, C=C, passage_weight=passage_weight,
                                cfg=cfg, progress=progress, embedding_weight=embedding_weight,
                                gated_weight=gated_weight, passage_prior=passage_prior)
