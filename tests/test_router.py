@@ -393,13 +393,18 @@ def test_router_with_vectors_from_another_kiwi_model_is_refused(tmp_path, router
 def test_opt_in_topic_block_round_trips_and_is_weighed(tmp_path, router_data, tiny_encoder_dir):
     """The sentence-encoder topic block (``--topic-encoder``): fitted with the morpheme vectors, saved with the
     encoder named in the meta, rebuilt on load to the same probabilities; its columns carry weight."""
+    from pathlib import Path
+
     from common.config import EncoderConfig
+    from rag.router.lofo import leave_one_family_out
     from rag.router.topics import PROTOTYPES, TopicFeatures
 
     cfg = EncoderConfig(backend="sentence-transformers", model=str(tiny_encoder_dir), max_length=64)
     topic = TopicFeatures(cfg)
     with pytest.raises(ValueError, match="morpheme vectors"):
         train_classifier(router_data, embedding_weight=0.0, topic=topic)
+    with pytest.raises(ValueError, match="morpheme vectors"):
+        leave_one_family_out(Path("unused"), embedding_weight=0.0, topic=topic)
     model = train_classifier(router_data, topic=topic)
     model.save(tmp_path)
     meta = json.loads((tmp_path / "router.json").read_text())["meta"]

@@ -78,6 +78,9 @@ def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: 
     """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
     training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full.
     ``topic``: the opt-in ``topics.TopicFeatures`` block."""
+    if topic is not None and not (embedding_weight > 0 and n_anchors > 0):
+        raise ValueError("the topic block is weighed with the morpheme vectors: it needs embedding_weight > 0 and "
+                         "n_anchors > 0")
     fams = load_families(root, names)
     fx = FeatureExtractor(n_anchors=n_anchors if embedding_weight > 0 else 0, topic=topic)
     feats, shifted = family_features(fams, fx)
