@@ -43,18 +43,16 @@ def main() -> int:
     console = Console()
     root = RunConfig().data.root
 
-    from knowledge_base.encoders import make_encoder
     from rag.router.families import load_families
     from rag.router.features import FeatureExtractor, RouterFeatures
-    from rag.router.lofo import family_features, folds_from_features, summary, table
-    from rag.router.topics import PROTOTYPES, stem, topic_block
+    from rag.router.lofo import family_features, five_choice_social, folds_from_features, summary, table
+    from rag.router.topics import TopicFeatures, stem, topic_block
 
     fams = load_families(root)
     t = time.time()
     feats, shifted = family_features(fams, FeatureExtractor(n_anchors=288))
     console.print(f"features of {sum(map(len, fams.values()))} questions: {time.time() - t:.0f}s")
-    encoder = make_encoder(EncoderConfig(backend=args.backend, model=args.model, max_length=64))
-    protos = encoder.encode_queries(list(PROTOTYPES))
+    topics = TopicFeatures(EncoderConfig(backend=args.backend, model=args.model, max_length=64), weight=args.weight)
     args.cache.mkdir(parents=True, exist_ok=True)
     encoded, enc_secs = 0, 0.0
     topic = {}
@@ -64,18 +62,18 @@ def main() -> int:
         if path.exists():
             with np.load(path, allow_pickle=False) as z:
                 if z["ids"].shape == ids.shape and (z["ids"] == ids).all():
-                    topic[name] = topic_block(z["vectors"], protos)
+                    topic[name] = topics.weight * topic_block(z["vectors"], topics.vectors)
                     continue
         t = time.time()
-        vecs = encoder.encode_queries([stem(q) for q in qs])
+        vecs = topics.encoder.encode_queries([stem(q) for q in qs])
         enc_secs += time.time() - t
         encoded += len(qs)
         np.savez(path, ids=ids, vectors=vecs)
-        topic[name] = topic_block(vecs, protos)
+        topic[name] = topics.weight * topic_block(vecs, topics.vectors)
         console.print(f"  encoded {name}: {len(qs)} stems, {time.time() - t:.0f}s")
 
     def extend(name, fs):
-        return [RouterFeatures(f.terms, f.passage_terms, f.dense, np.concatenate([f.embedding, args.weight * v]))
+        return [RouterFeatures(f.terms, f.passage_terms, f.dense, np.concatenate([f.embedding, v]))
                 for f, v in zip(fs, topic[name])]
 
     figs = {}
@@ -87,10 +85,8 @@ def main() -> int:
         console.print(table(res))
         console.print(f"({tag}) {time.time() - t:.0f}s")
         summ = summary(res)
-        five = [r.accuracy for r in res if r.family in ("sat-history", "ksat-social")]
-        five += [r.changed_count_social for r in res if r.changed_count_social is not None and not r.synthetic]
         ksat = next(r.accuracy for r in res if r.family == "ksat-social")
-        figs[tag] = (summ["worst_family"], min(five), ksat)
+        figs[tag] = (summ["worst_family"], five_choice_social(res), ksat)
     qps = encoded / enc_secs if enc_secs else float("nan")
     (wb, fb, kb), (wt, ft, kt) = figs["base"], figs["topic"]
     print(f"RESULT worst_family_base={wb:.4f} worst_family_topic={wt:.4f} five_choice_social_base={fb:.4f} "

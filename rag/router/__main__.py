@@ -62,12 +62,16 @@ def _load(paths: list[str], labels: list[str], fmt: str):
 
 
 def _topic(args):
-    """--topic-encoder BACKEND [--topic-model ID]: the opt-in topic block (``topics.py``), or None."""
+    """--topic-encoder BACKEND [--topic-model ID]: the opt-in topic block (``topics.py``), or None; an encoder
+    that cannot be built ends the command with its reason."""
     if not args.topic_encoder:
         return None
     from .topics import TopicFeatures, topic_encoder_config
 
-    return TopicFeatures(topic_encoder_config(args.topic_encoder, args.topic_model))
+    try:
+        return TopicFeatures(topic_encoder_config(args.topic_encoder, args.topic_model))
+    except (KeyError, ValueError, ImportError, OSError) as e:
+        fail(str(e), 1)
 
 
 def _family_names(spec: str | None) -> list[str]:
@@ -94,10 +98,10 @@ def cmd_train(args) -> int:
     if len({q.domain for q in qs}) < 2:
         fail("training needs both korean and social questions", 1)
     t = time.time()
+    topic = _topic(args)
     try:
         model = train_classifier(qs, C=args.C, embedding_weight=args.embedding_weight,
-                                 gated_weight=args.gated_weight, passage_prior=args.passage_prior,
-                                 topic=_topic(args))
+                                 gated_weight=args.gated_weight, passage_prior=args.passage_prior, topic=topic)
     except (KeyError, ValueError, ImportError, OSError) as e:
         fail(str(e), 1)
     model.meta["data"] = args.data or []
@@ -160,12 +164,8 @@ def cmd_lofo(args) -> int:
 
     names = _family_names(args.families) or None
     console = Console(stderr=True)
-    try:
-        topic = _topic(args)
-    except (KeyError, ValueError, ImportError, OSError) as e:
-        fail(str(e), 1)
     res = leave_one_family_out(RunConfig().data.root, names, C=args.C, embedding_weight=args.embedding_weight,
-                               gated_weight=args.gated_weight, passage_prior=args.passage_prior, topic=topic,
+                               gated_weight=args.gated_weight, passage_prior=args.passage_prior, topic=_topic(args),
                                progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f} ({s:.0f}s)"))
     Console().print(table(res))
     summ = summary(res)

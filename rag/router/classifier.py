@@ -311,9 +311,6 @@ def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_ch
     labelled = [q for q in questions if q.domain in (KOREAN, SOCIAL)]
     if len({q.domain for q in labelled}) < 2:
         raise ValueError("training the router needs both korean and social questions")
-    if topic is not None and not (embedding_weight > 0 and n_anchors > 0):
-        raise ValueError("the topic block is weighed with the morpheme vectors: it needs embedding_weight > 0 and "
-                         "n_anchors > 0")
     fx = FeatureExtractor(passage_chars, n_anchors=n_anchors if embedding_weight > 0 else 0, topic=topic)
     feats = fx(labelled)
     weights = family_weights(labelled) if balance_families else None

@@ -113,6 +113,9 @@ class FeatureExtractor:
         self.passage_chars = passage_chars
         self.kiwi = Kiwi()
         self.vectors = MorphemeVectors(self.kiwi, n_anchors) if n_anchors else None
+        if topic is not None and self.vectors is None:
+            raise ValueError("the topic block is weighed with the morpheme vectors: it needs them (embedding_weight "
+                             "> 0 and n_anchors > 0)")
         self.topic = topic
 
     def __call__(self, questions: Sequence[Question]) -> list[RouterFeatures]:
@@ -138,7 +141,7 @@ class FeatureExtractor:
             if self.vectors is not None:
                 emb = self.vectors.bag([t for part in [raw[r], *raw[i: i + q.n_choices]] for t in part])
             if topic is not None:
-                emb = topic[r] if emb is None else np.concatenate([emb, topic[r]])
+                emb = np.concatenate([emb, topic[r]])
             i += q.n_choices
             head = q.paragraph[: self.passage_chars]
             if head not in bigrams:

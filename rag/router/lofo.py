@@ -78,11 +78,8 @@ def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: 
     """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
     training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full.
     ``topic``: the opt-in ``topics.TopicFeatures`` block."""
-    if topic is not None and not (embedding_weight > 0 and n_anchors > 0):
-        raise ValueError("the topic block is weighed with the morpheme vectors: it needs embedding_weight > 0 and "
-                         "n_anchors > 0")
-    fams = load_families(root, names)
     fx = FeatureExtractor(n_anchors=n_anchors if embedding_weight > 0 else 0, topic=topic)
+    fams = load_families(root, names)
     feats, shifted = family_features(fams, fx)
     return folds_from_features(fams, feats, shifted, train_cap=train_cap, C=C, passage_weight=passage_weight,
                                cfg=cfg, progress=progress, embedding_weight=embedding_weight,
@@ -164,6 +161,14 @@ def table(results: list[FamilyResult]):
                   f"{r.routed_social:.3f}", f"{r.uncertain:.3f}",
                   "-" if r.changed_count_social is None else f"{r.changed_count_social:.3f}")
     return t
+
+
+def five_choice_social(results: list[FamilyResult]) -> float:
+    """The lowest of: the 5-choice 사회 families (sat-history, left out; ksat-social, never trained on) and every
+    real 사회 family routed with its choice count changed (nan when none was routed)."""
+    five = [r.accuracy for r in results if r.family in ("sat-history", "ksat-social")]
+    five += [r.changed_count_social for r in results if r.changed_count_social is not None and not r.synthetic]
+    return min(five) if five else float("nan")
 
 
 def summary(results: list[FamilyResult]) -> dict:

