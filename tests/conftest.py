@@ -61,3 +61,12 @@ def small_kb(tmp_path_factory, data_root, tiny_encoder_dir):
         "kb.encoder.query_prefix=", "kb.encoder.passage_prefix=", "kb.dense.shard_size=64"])
     build(cfg, out, progress=False)
     return out, cfg
+
+
+@pytest.fixture(scope="session")
+def router_data(data_root, train_rows):
+    """The competition-train rows of ``train_rows`` and ten 수능 국어 items (both domains, 4 and 5 choices)."""
+    from rag.data import load_questions
+
+    kice = load_questions(data_root / "exams/kice/2016_11_KICE.json")[:10]
+    return train_rows + kice

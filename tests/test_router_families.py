@@ -1,0 +1,113 @@
+"""The router's question families (``rag.router.families``, the synthetic look-alikes) and the
+leave-one-family-out folds (``rag.router.lofo``)."""
+from rag.data import load_questions
+
+
+def test_families_and_the_real_ksat_social_items(data_root):
+    from rag.router.families import FAMILIES, competition_test_relabelled, default_training, kice_matches
+
+    assert {"klue-mrc", "kice", "click-korean", "kmmlu", "mmmlu", "click-social", "sat-history",
+            "ksat-social"} <= set(FAMILIES.names())
+    ks = FAMILIES.get("ksat-social").load(data_root)
+    assert len(ks) == 182 and {q.n_choices for q in ks} == {5} and {q.domain for q in ks} == {"social"}
+    assert not any(kice_matches(ks, load_questions(data_root / "exams/kice")))
+    assert any("사상가" in q.question for q in ks)  # 윤리와 사상
+    test = competition_test_relabelled(data_root)
+    assert sum(q.domain == "social" for q in test) == 159 + 182
+    train = default_training(data_root)
+    ids = {q.id for q in train}
+    assert not ids & {q.id for q in ks}  # evaluation only
+    assert not any(q.metadata.get("year") in {"2020", "2021", "2022", "2023", "2024"} for q in train
+                   if q.source == "KICE")
+    sat = FAMILIES.get("sat-history").load(data_root)
+    assert len(sat) == 1106 and {q.n_choices for q in sat} == {5}
+
+
+def test_synthetic_families_carry_no_shape_label(data_root):
+    """Look-alike families vary the choice count (4 and 5 in both halves of their sample: the sample order must
+    not be the draw that set the count) and kobest-mc has 국어 items with and without a separate passage."""
+    from collections import Counter
+
+    from rag.router.families import FAMILIES
+
+    loaded = {}
+    for name in ("kobest-mc", "korquad-mc", "wiki-jaryo", "wiki-gabeul", "statute-mc"):
+        qs = loaded[name] = FAMILIES.get(name).load(data_root)
+        assert len(qs) == 2000 and qs[0].metadata["family"] == name
+        for half in (qs[:1000], qs[1000:]):
+            counts = Counter(q.n_choices for q in half)
+            assert 0.35 < counts[4] / len(half) < 0.65, (name, counts)
+        assert all(1 <= q.answer <= q.n_choices and len(set(q.choices)) == q.n_choices for q in qs)
+    st = loaded["statute-mc"]
+    assert {q.domain for q in st} == {"social"} and not any(q.paragraph for q in st)
+    assert sum("「" in q.question for q in st) > len(st) / 2  # the law is asked about, not shown
+    kb = loaded["kobest-mc"]
+    assert {q.domain for q in kb} == {"korean"} and {q.subject for q in kb} == {"textual", "functional", "grammar"}
+    with_passage = sum(bool(q.paragraph) for q in kb) / len(kb)
+    assert 0.2 < with_passage < 0.6
+
+
+def test_wiki_grammar_is_language_knowledge_kept_out_of_the_social_families(data_root, monkeypatch):
+    """wiki-grammar: passage-less 국어 statements on language; its articles feed no 사회 family (the same
+    sentence must not be a 국어 choice in one family and a 사회 choice in another)."""
+    from collections import Counter
+
+    from rag.router import synthetic_wiki as synthetic
+    from rag.router.families import FAMILIES
+
+    assert synthetic.is_language_article("한국어 음운론") and synthetic.is_language_article("외래어 표기법")
+    assert not any(map(synthetic.is_language_article, ("한국어문회", "성문법", "박용수 (국어학자)", "조선어학회 사건")))
+    gr = FAMILIES.get("wiki-grammar").load(data_root)
+    assert len(gr) == 1000 and {q.domain for q in gr} == {"korean"} and not any(q.paragraph for q in gr)
+    assert 0.35 < Counter(q.n_choices for q in gr)[4] / len(gr) < 0.65
+    assert all(1 <= q.answer <= q.n_choices and len(set(q.choices)) == q.n_choices for q in gr)
+    grammar_choices = {c for q in gr for c in q.choices if len(c) > 20}
+    social = {c for q in FAMILIES.get("wiki-gabeul").load(data_root) for c in q.choices}
+    assert not grammar_choices & social
+    monkeypatch.setattr(synthetic, "is_language_article", lambda title: False)  # the check can fail
+    leaked = {c for q in FAMILIES.get("wiki-gabeul").load(data_root) for c in q.choices}
+    assert grammar_choices & leaked
+
+
+def test_wiki_saryo_asks_about_a_source_not_for_a_line_of_it(data_root):
+    """wiki-saryo: a quotation as the 사료 (title masked), an inference stem; no choice is a line of the quotation
+    (the answer is knowledge about the source, and wrong choices come from other articles)."""
+    from collections import Counter
+
+    from rag.router.families import FAMILIES
+    from rag.router.synthetic_wiki import SARYO_FIELDS, SARYO_STEMS
+
+    qs = FAMILIES.get("wiki-saryo").load(data_root)
+    assert 900 <= len(qs) <= 1000 and {q.domain for q in qs} == {"social"} and all(q.paragraph for q in qs)
+    assert {q.question for q in qs} <= set(SARYO_STEMS) and {q.subject for q in qs} == set(SARYO_FIELDS)
+    assert 0.35 < Counter(q.n_choices for q in qs)[4] / len(qs) < 0.65
+    assert all(1 <= q.answer <= q.n_choices and len(set(q.choices)) == q.n_choices for q in qs)
+    for q in qs:
+        for c in q.choices:
+            assert "“" not in c and "”" not in c, (q.id, c)
+            assert not any(c[i:i + 15] in q.paragraph for i in range(0, max(1, len(c) - 15), 5)), (q.id, c)
+
+
+def test_leave_one_family_out_on_small_families(data_root, monkeypatch):
+    """Four small families: each left out in turn; the table has one row per family."""
+    from rag.router import families, lofo
+
+    small = {}
+    for name in ("kice", "klue-mrc", "mmmlu", "click-social"):
+        fam = families.FAMILIES.get(name)
+        small[name] = families.Family(name, fam.domain, fam.description,
+                                      lambda root, f=fam: families.cap(f.load(root), 40), 40)
+    monkeypatch.setattr(families.FAMILIES, "_items", small)
+    res = lofo.leave_one_family_out(data_root, train_cap=40)
+    by = {r.family: r for r in res}
+    assert sorted(by) == ["click-social", "kice", "klue-mrc", "mmmlu"]
+    assert all(r.n == 40 and 0 <= r.accuracy <= 1 for r in res)
+    assert by["mmmlu"].changed_count_social is not None and by["kice"].changed_count_social is None
+    s = lofo.summary(res)
+    assert s["worst_family"] == min(r.accuracy for r in res)
+
+
+def test_hash_bucket_halves_are_disjoint(data_root):
+    a = load_questions(f"{data_root}/exams/kice@0/2")
+    b = load_questions(f"{data_root}/exams/kice@1/2")
+    assert len(a) + len(b) == 450 and not {q.id for q in a} & {q.id for q in b}
