@@ -16,13 +16,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .components import COMPONENT_ERROR, check_component_names
+from .components import check_component_names
+from .config_parsing import ConfigError, _check_key, format_validation, parse_override, safe_yaml_load
 from .hashing import short_hash
 from .paths import default_data_root
-
-
-class ConfigError(ValueError):
-    """A config file or override is invalid; the message names the file and key."""
 
 
 class Section(BaseModel):
@@ -278,44 +275,6 @@ class RunConfig(Section):
 
 
 # --------------------------------------------------------------------------- loading
-def _check_key(model: type[BaseModel], dotted: str) -> None:
-    """Raise ConfigError if ``dotted`` does not name a field path of ``model``."""
-    cur: Any = model
-    parts = dotted.split(".")
-    for i, part in enumerate(parts):
-        if not (isinstance(cur, type) and issubclass(cur, BaseModel)):
-            return  # inside a free-form dict / list value
-        fields = cur.model_fields
-        if part not in fields:
-            where = ".".join(parts[:i]) or "top level"
-            raise ConfigError(
-                f"unknown config key {dotted!r}: {part!r} is not a field of {where} "
-                f"(known: {', '.join(sorted(fields))})")
-        ann = fields[part].annotation
-        cur = _unwrap(ann)
-
-
-def _unwrap(ann: Any) -> Any:
-    args = getattr(ann, "__args__", None)
-    if args and getattr(ann, "__origin__", None) is not list:
-        for a in args:
-            if isinstance(a, type) and issubclass(a, BaseModel):
-                return a
-    return ann
-
-
-def parse_override(item: str) -> tuple[str, Any]:
-    if "=" not in item:
-        raise ConfigError(f"override {item!r} must look like section.key=value")
-    key, raw = item.split("=", 1)
-    key = key.strip()
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key, value
-
-
 def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
     for item in overrides or []:
         key, value = parse_override(item)
@@ -328,38 +287,6 @@ def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
             node = node[part]
         node[parts[-1]] = value
     return raw
-
-
-def format_validation(err: ValidationError, origin: str) -> str:
-    lines = [f"invalid config ({origin}):"]
-    for e in err.errors():
-        msg = str(e.get("ctx", {}).get("error", ""))
-        if msg.startswith(COMPONENT_ERROR):
-            lines.append("  " + msg[len(COMPONENT_ERROR):])
-            continue
-        loc = ".".join(str(p) for p in e["loc"])
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        lines.append(f"  {loc}: {msg} (got {_short_repr(e.get('input'))})")
-    return "\n".join(lines)
-
-
-def _short_repr(value: Any, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
-
-
-def safe_yaml_load(text: str, origin: str) -> Any:
-    """``yaml.safe_load`` that refuses aliases (``*name``): a 300-byte file of nested aliases expands to
-    gigabytes once dumped, and a run config never needs them."""
-    try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                mark = event.start_mark
-                raise ConfigError(f"{origin}: line {mark.line + 1}: YAML aliases (*{event.anchor}) are not "
-                                  f"allowed in configs; write the value out")
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{origin}: not valid YAML: {e}") from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
