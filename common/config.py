@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .components import check_component_names
-from .config_parsing import ConfigError, _check_key, format_validation, parse_override, safe_yaml_load
+from .config_parsing import ConfigError, check_key, format_validation, parse_override, safe_yaml_load
 from .hashing import short_hash
 from .paths import default_data_root
 
@@ -278,7 +278,7 @@ class RunConfig(Section):
 def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
     for item in overrides or []:
         key, value = parse_override(item)
-        _check_key(RunConfig, key)
+        check_key(RunConfig, key)
         node = raw
         parts = key.split(".")
         for part in parts[:-1]:

@@ -15,7 +15,7 @@ class ConfigError(ValueError):
     """A config file or override is invalid; the message names the file and key."""
 
 
-def _check_key(model: type[BaseModel], dotted: str) -> None:
+def check_key(model: type[BaseModel], dotted: str) -> None:
     """Raise ConfigError if ``dotted`` does not name a field path of ``model``."""
     cur: Any = model
     parts = dotted.split(".")
