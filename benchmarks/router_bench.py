@@ -35,6 +35,8 @@ def main() -> int:
     ap.add_argument("--router", type=Path, default=Path("runs/bench_cache/router"),
                     help="the shipped router (trained with --families default if missing)")
     ap.add_argument("--skip-lofo", action="store_true")
+    ap.add_argument("--no-student", action="store_true",
+                    help="without the topic student (the router before it; use a fresh --router dir)")
     args = ap.parse_args()
     console = Console()
     root = RunConfig().data.root
@@ -44,20 +46,33 @@ def main() -> int:
     from rag.router.classifier import train_classifier
     from rag.router.families import competition_test_relabelled, default_training
     from rag.router.lofo import five_choice_social, leave_one_family_out, summary, table
+    from rag.router.topic_student import default_student
 
+    student = None
+    if not args.no_student:
+        t = time.time()
+        student = default_student(root)  # the corpus encoding is cached (~5 min the first time)
+        console.print(f"topic student: {len(student.tfidf.vocab)} terms, held-out R² {student.meta['held_out_r2']}, "
+                      f"{time.time() - t:.0f}s")
     worst, five = float("nan"), float("nan")
     if not args.skip_lofo:
         t = time.time()
-        res = leave_one_family_out(root, progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f}"))
+        res = leave_one_family_out(root, student=student,
+                                   progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f}"))
         console.print(table(res))
         console.print(f"(a) leave one family out: {time.time() - t:.0f}s")
         summ = summary(res)
         worst = summ["worst_family"]
         five = five_choice_social(res)
 
-    if not (args.router / "router.json").exists():
+    from rag.router.classifier import TfidfLogReg
+
+    try:
+        TfidfLogReg.load(args.router)
+        console.print(f"using the router in {args.router} (delete it to retrain)")
+    except (FileNotFoundError, ValueError):  # missing, or a router of an older format
         console.print(f"training the shipped router into {args.router} …")
-        train_classifier(default_training(root)).save(args.router)
+        train_classifier(default_training(root), student=student).save(args.router)
     labelled = [q for q in load_questions(root / "competition/test.csv",
                                           labels=root / "competition/test_sources.csv") if q.domain]
     relabelled = [q for q in competition_test_relabelled(root) if q.domain]

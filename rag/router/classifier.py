@@ -1,7 +1,9 @@
 """Trained router: logistic regression over TF-IDF of what a question says (``features.py``: question, <보기>
 and choice morphemes, as is and gated by how little of the best choice the passage holds; a down-weighted block
 of passage bigrams; choice–passage overlap and cue counts) and over the sum of Kiwi's morpheme vectors of the
-question and choices (``vectors.py``: what unknown words are about), also as is and gated.
+question and choices (``vectors.py``: what unknown words are about), also as is and gated, followed by the
+*topic student*'s 17 columns (``topic_student.py``: a sentence encoder's topic, distilled into words from
+knowledge-base text, so routing never runs the encoder) when the router was trained with one.
 No choice count or passage length: see ``features.py`` for why. Nor "has a passage", which the passage block
 would otherwise learn by itself (every passage's bigrams summed to a pull towards 국어, −0.4 to −2.1 logits,
 because most training passages are 국어 reading — and every real 수능 사회 item has one): the fit is given an
@@ -25,7 +27,7 @@ from ..data.question import Question
 from .base import KOREAN, ROUTERS, SOCIAL, Router
 from .features import DENSE_NAMES, FeatureExtractor, RouterFeatures
 
-FORMAT = "csat-rag/router-tfidf-lr/7"
+FORMAT = "csat-rag/router-tfidf-lr/8"
 _OVERLAP_MAX = DENSE_NAMES.index("overlap_max")
 #: weight of the morpheme-vector block (features scaled by it before the fit; 0 turns it off) and anchors used
 EMBEDDING_WEIGHT = 1.5
@@ -121,6 +123,8 @@ class TfidfLogReg:
         self.meta = meta or {}
         #: morpheme vectors of the training vocabulary (ids, float16 rows), saved with the router
         self.vector_ids, self.vector_table = np.zeros(0, np.int64), np.zeros((0, 0), np.float16)
+        #: the topic student (``topic_student.TopicStudent``) the features were made with, saved with the router
+        self.student = None
 
     @staticmethod
     def _embeddings(feats: Sequence[RouterFeatures], dim: int) -> np.ndarray:
@@ -208,10 +212,11 @@ class TfidfLogReg:
                  gated_weight=np.array([self.gated_weight]), passage_nuisance=np.array([self.passage_nuisance]),
                  passage_prior=np.array([self.passage_prior]), dense_scale=self.dense_scale,
                  vector_ids=self.vector_ids,
-                 vector_table=self.vector_table)
+                 vector_table=self.vector_table, **(self.student.arrays() if self.student is not None else {}))
         (out / "router.json").write_text(json.dumps(
             {"format": FORMAT, "classes": [KOREAN, SOCIAL], "dense_features": list(DENSE_NAMES),
-             "vocab": self.terms.vocab, "passage_vocab": self.passage.vocab, "meta": self.meta},
+             "vocab": self.terms.vocab, "passage_vocab": self.passage.vocab, "meta": self.meta,
+             "student": self.student.describe() if self.student is not None else None},
             ensure_ascii=False), encoding="utf-8")
 
     @classmethod
@@ -224,8 +229,9 @@ class TfidfLogReg:
         if info.get("format") != FORMAT:
             raise ValueError(f"{jpath}: router format {info.get('format')!r} is not {FORMAT!r} (routers trained "
                              f"before the choice-count fix (/1), the morpheme vectors (/2), the passage bigrams "
-                             f"(/3), the gated term block (/4), the has-a-passage column (/5) or the "
-                             f"question-in-passage features (/6) are refused); retrain with "
+                             f"(/3), the gated term block (/4), the has-a-passage column (/5), the "
+                             f"question-in-passage features (/6) or the topic student (/7) are refused); retrain "
+                             f"with "
                              f"`python -m rag.router train --families default --out {path}`")
         with np.load(npath, allow_pickle=False) as z:
             model = cls(info["vocab"], z["idf"], z["coef"], float(z["intercept"][0]), info["passage_vocab"],
@@ -234,7 +240,17 @@ class TfidfLogReg:
                         float(z["gated_weight"][0]), float(z["passage_nuisance"][0]), float(z["passage_prior"][0]),
                         z["dense_scale"])
             model.vector_ids, model.vector_table = z["vector_ids"], z["vector_table"]
+            if info.get("student"):
+                from .topic_student import TopicStudent
+
+                try:
+                    model.student = TopicStudent.from_saved(info["student"], z)
+                except KeyError as e:
+                    raise ValueError(f"{npath}: the router names a topic student but holds no {e}: not a router "
+                                     f"this version wrote; retrain with `python -m rag.router train --families "
+                                     f"default --out {path}`") from e
         topic_dim = len((model.meta.get("topic") or {}).get("prototypes", []))
+        topic_dim += model.student.dim if model.student is not None else 0
         if model.embedding_coef.size and model.embedding_coef.size != 2 * (model.vector_table.shape[1] + topic_dim):
             raise ValueError(f"{npath}: {model.embedding_coef.size} embedding coefficients for "
                              f"{model.vector_table.shape[1]}-d morpheme vectors and {topic_dim} topic columns (two "
@@ -288,9 +304,10 @@ def extractor_for(model: TfidfLogReg) -> FeatureExtractor:
         from .topics import TopicFeatures
 
         topic = TopicFeatures.from_meta(meta["topic"])
-    fx = FeatureExtractor(meta.get("passage_chars", 1500), n_anchors=n_anchors, topic=topic)
+    student = model.student if model.embedding_weight else None
+    fx = FeatureExtractor(meta.get("passage_chars", 1500), n_anchors=n_anchors, topic=topic, student=student)
     if fx.vectors is not None:
-        topic_dim = topic.dim if topic is not None else 0
+        topic_dim = (topic.dim if topic is not None else 0) + (student.dim if student is not None else 0)
         if (fx.vectors.signature != meta.get("vectors_signature")
                 or 2 * (fx.vectors.dim + topic_dim) != model.embedding_coef.size):
             raise ValueError(f"this router's morpheme vectors came from another Kiwi model (anchors "
@@ -305,13 +322,17 @@ def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_ch
                      passage_weight: float = PASSAGE_WEIGHT, balance_families: bool = True,
                      embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
                      gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
-                     topic=None) -> TfidfLogReg:
+                     topic=None, student=None) -> TfidfLogReg:
     """Fit the router on labelled questions (``embedding_weight`` 0: TF-IDF and cues only, no morpheme vectors;
-    ``topic``: an opt-in ``topics.TopicFeatures``, weighed with the morpheme vectors, so it needs them)."""
+    ``topic``: an opt-in ``topics.TopicFeatures``, ``student``: a ``topic_student.TopicStudent`` (what
+    ``python -m rag.router train`` builds by default), both weighed with the morpheme vectors, so they need them)."""
     labelled = [q for q in questions if q.domain in (KOREAN, SOCIAL)]
     if len({q.domain for q in labelled}) < 2:
         raise ValueError("training the router needs both korean and social questions")
-    fx = FeatureExtractor(passage_chars, n_anchors=n_anchors if embedding_weight > 0 else 0, topic=topic)
+    if student is not None and embedding_weight <= 0:
+        raise ValueError("the topic student is weighed with the morpheme vectors: it needs embedding_weight > 0")
+    fx = FeatureExtractor(passage_chars, n_anchors=n_anchors if embedding_weight > 0 else 0, topic=topic,
+                          student=student)
     feats = fx(labelled)
     weights = family_weights(labelled) if balance_families else None
     model = TfidfLogReg.fit(feats, [int(q.domain == SOCIAL) for q in labelled], weights, C=C,
@@ -319,6 +340,7 @@ def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_ch
                             gated_weight=gated_weight, passage_prior=passage_prior)
     if fx.vectors is not None:
         model.vector_ids, model.vector_table = fx.vectors.table()
+    model.student = student
     model.meta = {"passage_chars": passage_chars, "C": C, "passage_weight": passage_weight,
                   "embedding_weight": model.embedding_weight, "gated_weight": model.gated_weight,
                   "passage_prior": passage_prior, "passage_nuisance": model.passage_nuisance,

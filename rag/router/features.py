@@ -28,7 +28,8 @@ passage) and on the real 수능 — 5 choices and a 자료 passage for every 사
   the question, <보기> and choices — what a word the model never saw is *about* (접미사 lies by 파생어 and 어근,
   타당도 by 설명력 and 회귀분석); the classifier weighs it once as is and once gated by ``1 − overlap_max``.
   None when the extractor has no vectors (``n_anchors=0``). With an opt-in ``topics.TopicFeatures`` the
-  encoder's topic block of the stem is appended to it (``topics.py``).
+  encoder's topic block of the stem is appended to it (``topics.py``), then, with a ``TopicStudent``
+  (``topic_student.py``, the default router's), the topic distilled from that encoder into the terms and vectors.
 """
 from __future__ import annotations
 
@@ -103,9 +104,10 @@ class FeatureExtractor:
     """Kiwi analysis of every question's stem (+ <보기>) and choices in one batched call (Kiwi spreads a batch
     over the cores); the passage head is read as character bigrams and searched for the choices' morphemes,
     without Kiwi. ``n_anchors`` > 0 adds the morpheme-vector ``embedding`` (``vectors.MorphemeVectors`` over the
-    same Kiwi); ``topic`` (``topics.TopicFeatures``) appends a sentence encoder's topic block to it."""
+    same Kiwi); ``topic`` (``topics.TopicFeatures``) appends a sentence encoder's topic block to it, ``student``
+    (``topic_student.TopicStudent``) the topic distilled from that encoder into the terms and vectors."""
 
-    def __init__(self, passage_chars: int = 1500, n_anchors: int = 0, topic=None):
+    def __init__(self, passage_chars: int = 1500, n_anchors: int = 0, topic=None, student=None):
         from kiwipiepy import Kiwi
 
         from .vectors import MorphemeVectors
@@ -117,6 +119,11 @@ class FeatureExtractor:
             raise ValueError("the topic block is weighed with the morpheme vectors: it needs them (embedding_weight "
                              "> 0 and n_anchors > 0)")
         self.topic = topic
+        if student is not None and (self.vectors is None or student.bag_dim != self.vectors.dim):
+            raise ValueError(f"the topic student reads {student.bag_dim}-d morpheme vectors: it needs the same "
+                             f"vectors (n_anchors > 0; this extractor has "
+                             f"{self.vectors.dim if self.vectors is not None else 'none'})")
+        self.student = student
 
     def __call__(self, questions: Sequence[Question]) -> list[RouterFeatures]:
         if not questions:
@@ -137,16 +144,18 @@ class FeatureExtractor:
         out, i = [], n
         for r, (q, s) in enumerate(zip(questions, tokens[:n])):
             cs = tokens[i: i + q.n_choices]
+            terms = [f"q:{t}" for t in s] + [f"q:{t}" for c in cs for t in c]
             emb = None
             if self.vectors is not None:
-                emb = self.vectors.bag([t for part in [raw[r], *raw[i: i + q.n_choices]] for t in part])
-            if topic is not None:
-                emb = np.concatenate([emb, topic[r]])
+                emb = bag = self.vectors.bag([t for part in [raw[r], *raw[i: i + q.n_choices]] for t in part])
+                if topic is not None:
+                    emb = np.concatenate([emb, topic[r]])
+                if self.student is not None:
+                    emb = np.concatenate([emb, self.student(terms, bag)])
             i += q.n_choices
             head = q.paragraph[: self.passage_chars]
             if head not in bigrams:
                 bigrams[head] = passage_bigrams(head)
-            out.append(RouterFeatures(terms=[f"q:{t}" for t in s] + [f"q:{t}" for c in cs for t in c],
-                                      passage_terms=bigrams[head],
+            out.append(RouterFeatures(terms=terms, passage_terms=bigrams[head],
                                       dense=dense_features(s, cs, head + stems[r], asked[r], head), embedding=emb))
         return out

@@ -74,11 +74,12 @@ def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: 
                          passage_weight: float = PASSAGE_WEIGHT, cfg: RouterConfig | None = None, progress=None,
                          embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
                          gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
-                         topic=None) -> list[FamilyResult]:
+                         topic=None, student=None) -> list[FamilyResult]:
     """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
     training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full.
-    ``topic``: the opt-in ``topics.TopicFeatures`` block."""
-    fx = FeatureExtractor(n_anchors=n_anchors if embedding_weight > 0 else 0, topic=topic)
+    ``topic``: the opt-in ``topics.TopicFeatures`` block; ``student``: a ``topic_student.TopicStudent`` (fitted
+    on knowledge-base text only, never on a family's rows, so one student serves every fold)."""
+    fx = FeatureExtractor(n_anchors=n_anchors if embedding_weight > 0 else 0, topic=topic, student=student)
     fams = load_families(root, names)
     feats, shifted = family_features(fams, fx)
     return folds_from_features(fams, feats, shifted, train_cap=train_cap, C=C, passage_weight=passage_weight,

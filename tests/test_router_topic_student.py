@@ -1,0 +1,109 @@
+"""The topic student (``rag.router.topic_student``): a sentence encoder's topic of knowledge-base snippets,
+distilled by ridge regression into the router's terms and morpheme vectors — its corpus, its fit, its cache,
+and the router that carries it (saved, loaded, weighed)."""
+import json
+
+import numpy as np
+import pytest
+
+from common.config import EncoderConfig, RouterConfig
+from rag.router.classifier import ClassifierRouter, TfidfLogReg, train_classifier
+from rag.router.topic_student import (
+    KOBEST_TASKS,
+    TopicStudent,
+    build_student,
+    encode_targets,
+    student_corpus,
+)
+from rag.router.topics import PROTOTYPES
+
+SMALL = {"n_wiki": 60, "per_language_article": 1, "kobest_per_task": 8, "n_statutes": 20}
+
+
+def test_student_corpus_reads_every_source_deterministically(data_root, tmp_path):
+    pairs = student_corpus(data_root, **SMALL)
+    by = {}
+    for src, text in pairs:
+        by[src] = by.get(src, 0) + 1
+        assert 15 <= len(text) <= 150 or src in ("kobest", "statute")
+    assert by["wiki"] == 60 and by["statute"] == 20 and 0 < by["kobest"] <= 8 * len(KOBEST_TASKS)
+    assert 0 < by["wiki-language"] <= 63  # one sentence of each article about language itself
+    assert student_corpus(data_root, **SMALL) == pairs
+    assert student_corpus(data_root, **SMALL, seed=1) != pairs
+    with pytest.raises(FileNotFoundError, match="kowiki_social_2020"):
+        student_corpus(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def tiny_student(data_root, tiny_encoder_dir, tmp_path_factory):
+    cfg = EncoderConfig(backend="sentence-transformers", model=str(tiny_encoder_dir), max_length=64)
+    cache = tmp_path_factory.mktemp("student_cache")
+    return build_student(data_root, cfg, corpus=SMALL, cache_dir=cache, progress=False), cfg, cache
+
+
+def test_student_fits_the_encoder_topic_and_caches_the_encoding(data_root, tiny_student, monkeypatch):
+    student, cfg, cache = tiny_student
+    assert student.dim == len(PROTOTYPES) and student.bag_dim == 255 and len(student.tfidf.vocab) > 100
+    assert student.meta["by_source"]["wiki"] == 60 and "held_out_r2" in student.meta
+    texts = [s for _, s in student_corpus(data_root, **SMALL)]
+    targets = encode_targets(texts, cfg, PROTOTYPES, cache)
+    assert targets.shape == (len(texts), len(PROTOTYPES)) and len(list(cache.glob("*.npy"))) == 1
+    # in sample, the student reproduces the encoder's topic from the words and vectors alone
+    from rag.router.classifier import N_ANCHORS
+    from rag.router.features import FeatureExtractor, _content, _content_tokens
+
+    fx = FeatureExtractor(n_anchors=N_ANCHORS)
+    toks = [_content_tokens(t) for t in fx.kiwi.tokenize(texts[:80])]
+    pred = np.stack([student([f"q:{x}" for x in _content(t)], fx.vectors.bag(t)) for t in toks]) / student.weight
+    gold = targets[:80]
+    assert np.corrcoef(pred.ravel(), gold.ravel())[0, 1] > 0.6
+    # the second time, the encoding comes from the cache: the encoder is never asked
+    import knowledge_base.encoders as enc
+
+    made = enc.make_encoder(cfg)
+    monkeypatch.setattr(made, "encode_queries", lambda texts: pytest.fail("encoded again despite the cache"))
+    monkeypatch.setattr(enc, "make_encoder", lambda c: made)
+    np.testing.assert_array_equal(encode_targets(texts, cfg, PROTOTYPES, cache), targets)
+    with pytest.raises(ValueError, match="10 or more"):
+        TopicStudent.fit(texts[:3], targets[:3], fx)
+
+
+def test_router_carries_the_student_saved_loaded_and_weighed(tmp_path, router_data, tiny_student):
+    import shutil
+
+    from rag.router.features import FeatureExtractor
+
+    student = tiny_student[0]
+    with pytest.raises(ValueError, match="embedding_weight"):
+        train_classifier(router_data, embedding_weight=0.0, student=student)
+    with pytest.raises(ValueError, match="morpheme vectors"):
+        FeatureExtractor(n_anchors=0, student=student)
+    model = train_classifier(router_data, student=student)
+    model.save(tmp_path / "r")
+    info = json.loads((tmp_path / "r/router.json").read_text())
+    assert info["student"]["vocab"] == student.tfidf.vocab and info["student"]["weight"] == student.weight
+    router = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "r")))
+    assert router.features.student is not None
+    feats = router.features(router_data)
+    dim = router.features.vectors.dim
+    assert all(f.embedding.shape == (dim + student.dim,) for f in feats)
+    assert model.embedding_coef.size == 2 * (dim + student.dim)
+    p = np.array(router.p_social(router_data))
+    np.testing.assert_allclose(p, model.predict_proba(feats), atol=1e-9)
+    # the student's columns move the decision: zeroed, the probabilities change
+    for f in feats:
+        f.embedding = f.embedding.copy()
+        f.embedding[dim:] = 0.0
+    assert np.abs(model.predict_proba(feats) - p).max() > 1e-3
+    # a router naming a student whose arrays are missing is refused, with the file named
+    shutil.copytree(tmp_path / "r", tmp_path / "bad")
+    with np.load(tmp_path / "r/router.npz") as z:
+        np.savez(tmp_path / "bad/router.npz", **{k: z[k] for k in z.files if not k.startswith("student_")})
+    with pytest.raises(ValueError, match=r"router\.npz.*topic student"):
+        TfidfLogReg.load(tmp_path / "bad")
+    # and one without the student's record but with its coefficients (columns unaccounted for)
+    info["student"] = None
+    (tmp_path / "bad/router.json").write_text(json.dumps(info, ensure_ascii=False))
+    shutil.copy(tmp_path / "r/router.npz", tmp_path / "bad/router.npz")
+    with pytest.raises(ValueError, match="topic columns"):
+        TfidfLogReg.load(tmp_path / "bad")
