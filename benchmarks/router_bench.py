@@ -43,7 +43,7 @@ def main() -> int:
 
     from rag.data import load_questions
     from rag.router import make_router
-    from rag.router.classifier import train_classifier
+    from rag.router.classifier import TfidfLogReg, train_classifier
     from rag.router.families import competition_test_relabelled, default_training
     from rag.router.lofo import five_choice_social, leave_one_family_out, summary, table
     from rag.router.topic_student import default_student
@@ -64,8 +64,6 @@ def main() -> int:
         summ = summary(res)
         worst = summ["worst_family"]
         five = five_choice_social(res)
-
-    from rag.router.classifier import TfidfLogReg
 
     try:
         TfidfLogReg.load(args.router)

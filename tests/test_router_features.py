@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from router_helpers import assert_appended_columns_round_trip_and_weigh
 
 from common.config import RouterConfig
 from rag.data import load_questions
@@ -159,17 +160,8 @@ def test_opt_in_topic_block_round_trips_and_is_weighed(tmp_path, router_data, ti
     assert meta["topic"]["backend"] == "sentence-transformers" and meta["topic"]["prototypes"] == list(PROTOTYPES)
     router = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path)))
     assert router.features.topic is not None and router.features.topic.dim == len(PROTOTYPES)
-    feats = router.features(router_data)
-    dim = router.features.vectors.dim
-    assert all(f.embedding.shape == (dim + len(PROTOTYPES),) for f in feats)
-    assert model.embedding_coef.size == 2 * (dim + len(PROTOTYPES))
-    p = np.array(router.p_social(router_data))
-    np.testing.assert_allclose(p, model.predict_proba(feats), atol=1e-9)
-    # the topic columns move the decision: zeroed, the probabilities change
-    for f in feats:
-        f.embedding = f.embedding.copy()
-        f.embedding[dim:] = 0.0
-    assert np.abs(model.predict_proba(feats) - p).max() > 1e-3
+    # the topic columns are carried, give the same probabilities after loading, and move the decision
+    assert_appended_columns_round_trip_and_weigh(model, router, router_data, len(PROTOTYPES))
     # a saved router whose meta names other prototypes than its coefficients were fitted on is refused
     bad = json.loads((tmp_path / "router.json").read_text())
     bad["meta"]["topic"]["prototypes"] = bad["meta"]["topic"]["prototypes"][:-1]

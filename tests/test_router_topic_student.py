@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from router_helpers import assert_appended_columns_round_trip_and_weigh
 
 from common.config import EncoderConfig, RouterConfig
 from rag.router.classifier import ClassifierRouter, TfidfLogReg, train_classifier
@@ -50,11 +51,11 @@ def test_student_fits_the_encoder_topic_and_caches_the_encoding(data_root, tiny_
     assert targets.shape == (len(texts), len(PROTOTYPES)) and len(list(cache.glob("*.npy"))) == 1
     # in sample, the student reproduces the encoder's topic from the words and vectors alone
     from rag.router.classifier import N_ANCHORS
-    from rag.router.features import FeatureExtractor, _content, _content_tokens
+    from rag.router.features import FeatureExtractor
 
     fx = FeatureExtractor(n_anchors=N_ANCHORS)
-    toks = [_content_tokens(t) for t in fx.kiwi.tokenize(texts[:80])]
-    pred = np.stack([student([f"q:{x}" for x in _content(t)], fx.vectors.bag(t)) for t in toks]) / student.weight
+    terms, bags = fx.text_terms_and_bags(texts[:80])
+    pred = np.stack([student(t, b) for t, b in zip(terms, bags)]) / student.weight
     gold = targets[:80]
     assert np.corrcoef(pred.ravel(), gold.ravel())[0, 1] > 0.6
     # the second time, the encoding comes from the cache: the encoder is never asked
@@ -84,17 +85,8 @@ def test_router_carries_the_student_saved_loaded_and_weighed(tmp_path, router_da
     assert info["student"]["vocab"] == student.tfidf.vocab and info["student"]["weight"] == student.weight
     router = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "r")))
     assert router.features.student is not None
-    feats = router.features(router_data)
-    dim = router.features.vectors.dim
-    assert all(f.embedding.shape == (dim + student.dim,) for f in feats)
-    assert model.embedding_coef.size == 2 * (dim + student.dim)
-    p = np.array(router.p_social(router_data))
-    np.testing.assert_allclose(p, model.predict_proba(feats), atol=1e-9)
-    # the student's columns move the decision: zeroed, the probabilities change
-    for f in feats:
-        f.embedding = f.embedding.copy()
-        f.embedding[dim:] = 0.0
-    assert np.abs(model.predict_proba(feats) - p).max() > 1e-3
+    # the student's columns are carried, give the same probabilities after loading, and move the decision
+    assert_appended_columns_round_trip_and_weigh(model, router, router_data, student.dim)
     # a router naming a student whose arrays are missing is refused, with the file named
     shutil.copytree(tmp_path / "r", tmp_path / "bad")
     with np.load(tmp_path / "r/router.npz") as z:

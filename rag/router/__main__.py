@@ -80,10 +80,11 @@ def _student(args):
     with its reason."""
     if args.topic_student == "none" or args.embedding_weight <= 0:
         return None
-    from .topic_student import build_student, student_encoder_config
+    from .topic_student import build_student
+    from .topics import topic_encoder_config
 
     try:
-        return build_student(RunConfig().data.root, student_encoder_config(args.topic_student, args.student_model))
+        return build_student(RunConfig().data.root, topic_encoder_config(args.topic_student, args.student_model))
     except (KeyError, ValueError, ImportError, OSError) as e:
         fail(f"{e} (`--topic-student none` trains without the topic student)", 1)
 

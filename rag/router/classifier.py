@@ -126,6 +126,13 @@ class TfidfLogReg:
         #: the topic student (``topic_student.TopicStudent``) the features were made with, saved with the router
         self.student = None
 
+    @property
+    def appended_dim(self) -> int:
+        """Columns after the morpheme vectors in the vector block: the opt-in topic block's (one per prototype in
+        the meta) and the topic student's."""
+        topic = len((self.meta.get("topic") or {}).get("prototypes", []))
+        return topic + (self.student.dim if self.student is not None else 0)
+
     @staticmethod
     def _embeddings(feats: Sequence[RouterFeatures], dim: int) -> np.ndarray:
         """The embedding block: [e, (1 − overlap_max) · e] per question (2 · dim columns)."""
@@ -249,8 +256,7 @@ class TfidfLogReg:
                     raise ValueError(f"{npath}: the router names a topic student but holds no {e}: not a router "
                                      f"this version wrote; retrain with `python -m rag.router train --families "
                                      f"default --out {path}`") from e
-        topic_dim = len((model.meta.get("topic") or {}).get("prototypes", []))
-        topic_dim += model.student.dim if model.student is not None else 0
+        topic_dim = model.appended_dim
         if model.embedding_coef.size and model.embedding_coef.size != 2 * (model.vector_table.shape[1] + topic_dim):
             raise ValueError(f"{npath}: {model.embedding_coef.size} embedding coefficients for "
                              f"{model.vector_table.shape[1]}-d morpheme vectors and {topic_dim} topic columns (two "
@@ -307,9 +313,8 @@ def extractor_for(model: TfidfLogReg) -> FeatureExtractor:
     student = model.student if model.embedding_weight else None
     fx = FeatureExtractor(meta.get("passage_chars", 1500), n_anchors=n_anchors, topic=topic, student=student)
     if fx.vectors is not None:
-        topic_dim = (topic.dim if topic is not None else 0) + (student.dim if student is not None else 0)
         if (fx.vectors.signature != meta.get("vectors_signature")
-                or 2 * (fx.vectors.dim + topic_dim) != model.embedding_coef.size):
+                or 2 * (fx.vectors.dim + model.appended_dim) != model.embedding_coef.size):
             raise ValueError(f"this router's morpheme vectors came from another Kiwi model (anchors "
                              f"{meta.get('vectors_signature')}, {model.embedding_coef.size // 2} dims; this kiwipiepy "
                              f"gives {fx.vectors.signature}, {fx.vectors.dim}): retrain it with "

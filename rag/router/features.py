@@ -125,6 +125,14 @@ class FeatureExtractor:
                              f"{self.vectors.dim if self.vectors is not None else 'none'})")
         self.student = student
 
+    def text_terms_and_bags(self, texts: Sequence[str]) -> tuple[list[list[str]], np.ndarray]:
+        """Plain texts read as a question's words are: their ``q:`` content terms and their morpheme-vector bags
+        (what the topic student is fitted on)."""
+        if self.vectors is None:
+            raise ValueError("the morpheme-vector bags need an extractor with vectors (n_anchors > 0)")
+        toks = [_content_tokens(t) for t in self.kiwi.tokenize(list(texts))]
+        return [[f"q:{x}" for x in _content(t)] for t in toks], np.stack([self.vectors.bag(t) for t in toks])
+
     def __call__(self, questions: Sequence[Question]) -> list[RouterFeatures]:
         if not questions:
             return []

