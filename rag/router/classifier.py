@@ -27,7 +27,7 @@ from ..data.question import Question
 from .base import KOREAN, ROUTERS, SOCIAL, Router
 from .features import DENSE_NAMES, FeatureExtractor, RouterFeatures
 
-FORMAT = "csat-rag/router-tfidf-lr/8"
+FORMAT = "csat-rag/router-tfidf-lr/9"
 _OVERLAP_MAX = DENSE_NAMES.index("overlap_max")
 #: weight of the morpheme-vector block (features scaled by it before the fit; 0 turns it off) and anchors used
 EMBEDDING_WEIGHT = 1.5
@@ -46,6 +46,11 @@ PASSAGE_PRIOR = 0.25
 #: scale of each dense feature before the fit (a smaller scale is a stronger pull of its weight towards 0): the
 #: question-restates-the-passage features are trusted little (0.15; among 0.15, 0.3 and 1 on the folds: at 1
 #: they made MMMLU's primary-source questions, which name what the source names, read as extractive reading)
+#: share of ``q:`` terms dropped from a second copy of every training row (0 fits on the rows alone): the terms
+#: alone separate the training families, so without the copy the fit leaves the features that generalise to a
+#: family it never saw (morpheme vectors, topic student, overlap) near zero weight. Chosen on the
+#: leave-one-family-out folds among 0.5 and 0.6 (and 1, and copies at half weight; README Routing)
+TERM_DROPOUT = 0.5
 DENSE_SCALE = np.array([0.15 if n.startswith("question_in_passage") else 1.0 for n in DENSE_NAMES])
 
 
@@ -57,6 +62,18 @@ def _gate(feats: Sequence[RouterFeatures]) -> np.ndarray:
 def has_passage(feats: Sequence[RouterFeatures]) -> np.ndarray:
     """1 where a question has a passage (any passage bigram), else 0: the column the fit holds the shortcut in."""
     return np.array([1.0 if f.passage_terms else 0.0 for f in feats])
+
+
+def drop_terms(feats: Sequence[RouterFeatures], p: float, seed: int = 0) -> list[RouterFeatures]:
+    """Copies of ``feats`` with each ``q:`` term dropped with probability ``p`` (deterministic for a seed); the
+    passage bigrams, overlap features and vectors stay as they are."""
+    import random
+    from dataclasses import replace
+
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"term dropout is a probability in [0, 1], not {p}")
+    rng = random.Random(seed)
+    return [replace(f, terms=[t for t in f.terms if rng.random() >= p]) for f in feats]
 
 
 def _identity(x):
@@ -147,11 +164,17 @@ class TfidfLogReg:
     def fit(cls, feats: list[RouterFeatures], labels: list[int], weights: np.ndarray | None = None,
             C: float = C_DEFAULT, passage_weight: float = PASSAGE_WEIGHT, min_df: int = 2, seed: int = 0,
             embedding_weight: float = 0.0, gated_weight: float = 0.0,
-            passage_prior: float | None = PASSAGE_PRIOR) -> TfidfLogReg:
+            passage_prior: float | None = PASSAGE_PRIOR, term_dropout: float = TERM_DROPOUT) -> TfidfLogReg:
+        """``term_dropout`` > 0 fits on every row and on a copy of it with that share of its terms dropped
+        (``drop_terms``; same label and weight)."""
         from scipy.sparse import csr_matrix, diags, hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
+        if term_dropout > 0:
+            weights = np.ones(len(feats)) if weights is None else np.asarray(weights, np.float64)
+            feats, labels = [*feats, *drop_terms(feats, term_dropout, seed)], [*labels, *labels]
+            weights = np.concatenate([weights, weights])
         vq = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, min_df=min_df, norm="l2", lowercase=False)
         vp = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, min_df=min_df, norm="l2", lowercase=False)
         Xq = vq.fit_transform([f.terms for f in feats])
@@ -237,7 +260,7 @@ class TfidfLogReg:
             raise ValueError(f"{jpath}: router format {info.get('format')!r} is not {FORMAT!r} (routers trained "
                              f"before the choice-count fix (/1), the morpheme vectors (/2), the passage bigrams "
                              f"(/3), the gated term block (/4), the has-a-passage column (/5), the "
-                             f"question-in-passage features (/6) or the topic student (/7) are refused); retrain "
+                             f"question-in-passage features (/6), the topic student (/7) or term dropout (/8) are refused); retrain "
                              f"with "
                              f"`python -m rag.router train --families default --out {path}`")
         with np.load(npath, allow_pickle=False) as z:
@@ -327,7 +350,7 @@ def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_ch
                      passage_weight: float = PASSAGE_WEIGHT, balance_families: bool = True,
                      embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
                      gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
-                     topic=None, student=None) -> TfidfLogReg:
+                     topic=None, student=None, term_dropout: float = TERM_DROPOUT) -> TfidfLogReg:
     """Fit the router on labelled questions (``embedding_weight`` 0: TF-IDF and cues only, no morpheme vectors;
     ``topic``: an opt-in ``topics.TopicFeatures``, ``student``: a ``topic_student.TopicStudent`` (what
     ``python -m rag.router train`` builds by default), both weighed with the morpheme vectors, so they need them)."""
@@ -342,13 +365,14 @@ def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_ch
     weights = family_weights(labelled) if balance_families else None
     model = TfidfLogReg.fit(feats, [int(q.domain == SOCIAL) for q in labelled], weights, C=C,
                             passage_weight=passage_weight, embedding_weight=embedding_weight,
-                            gated_weight=gated_weight, passage_prior=passage_prior)
+                            gated_weight=gated_weight, passage_prior=passage_prior, term_dropout=term_dropout)
     if fx.vectors is not None:
         model.vector_ids, model.vector_table = fx.vectors.table()
     model.student = student
     model.meta = {"passage_chars": passage_chars, "C": C, "passage_weight": passage_weight,
                   "embedding_weight": model.embedding_weight, "gated_weight": model.gated_weight,
                   "passage_prior": passage_prior, "passage_nuisance": model.passage_nuisance,
+                  "term_dropout": term_dropout,
                   "n_anchors": n_anchors if fx.vectors is not None else 0,
                   "vectors_signature": fx.vectors.signature if fx.vectors is not None else None,
                   "topic": topic.describe() if topic is not None else None,

@@ -28,6 +28,7 @@ from .classifier import (
     N_ANCHORS,
     PASSAGE_PRIOR,
     PASSAGE_WEIGHT,
+    TERM_DROPOUT,
     TfidfLogReg,
     family_weights,
 )
@@ -74,7 +75,7 @@ def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: 
                          passage_weight: float = PASSAGE_WEIGHT, cfg: RouterConfig | None = None, progress=None,
                          embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
                          gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
-                         topic=None, student=None) -> list[FamilyResult]:
+                         topic=None, student=None, term_dropout: float = TERM_DROPOUT) -> list[FamilyResult]:
     """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
     training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full.
     ``topic``: the opt-in ``topics.TopicFeatures`` block; ``student``: a ``topic_student.TopicStudent`` (fitted
@@ -84,7 +85,7 @@ def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: 
     feats, shifted = family_features(fams, fx)
     return folds_from_features(fams, feats, shifted, train_cap=train_cap, C=C, passage_weight=passage_weight,
                                cfg=cfg, progress=progress, embedding_weight=embedding_weight,
-                               gated_weight=gated_weight, passage_prior=passage_prior)
+                               gated_weight=gated_weight, passage_prior=passage_prior, term_dropout=term_dropout)
 
 
 def family_features(fams: dict[str, list[Question]], extractor: FeatureExtractor) -> tuple[dict, dict]:
@@ -101,8 +102,8 @@ def family_features(fams: dict[str, list[Question]], extractor: FeatureExtractor
 def folds_from_features(fams: dict[str, list[Question]], feats: dict, shifted: dict, train_cap: int = 1500,
                         C: float = C_DEFAULT, passage_weight: float = PASSAGE_WEIGHT, cfg: RouterConfig | None = None,
                         progress=None, embedding_weight: float = EMBEDDING_WEIGHT,
-                        gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR
-                        ) -> list[FamilyResult]:
+                        gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
+                        term_dropout: float = TERM_DROPOUT) -> list[FamilyResult]:
     """The folds of ``leave_one_family_out`` over features already extracted (``family_features``): a study can
     extend the features (``benchmarks/router_topic_probe.py`` appends a sentence encoder's topic block) and
     reuse the same folds."""
@@ -126,7 +127,7 @@ def folds_from_features(fams: dict[str, list[Question]], feats: dict, shifted: d
             raise ValueError(f"leaving out {held!r} leaves one domain only; give families of both domains")
         model = TfidfLogReg.fit(train_f, [int(q.domain == SOCIAL) for q in train_q], family_weights(train_q), C=C,
                                 passage_weight=passage_weight, embedding_weight=embedding_weight,
-                                gated_weight=gated_weight, passage_prior=passage_prior)
+                                gated_weight=gated_weight, passage_prior=passage_prior, term_dropout=term_dropout)
         # a left-out family is routed by the model trained without it; evaluation-only families (never
         # trained on) by the model trained on every other family (the last fold, held = None)
         routed = [held] if held else [n for n in fams if FAMILIES.get(n).eval_only]
