@@ -23,7 +23,7 @@ def test_the_passage_block_says_what_a_passage_is_about_not_that_there_is_one(da
     qs = []
     for name in ("klue-mrc", "kice", "kmmlu", "mmmlu", "click-social"):
         qs += cap(FAMILIES.get(name).load(data_root), 60)
-    feats = FeatureExtractor()(qs)
+    feats = FeatureExtractor(n_anchors=288)(qs)  # with Kiwi's morpheme vectors for the fits below
     y = [int(q.domain == "social") for q in qs]
     with_passage = [f for f in feats if f.passage_terms]
     assert 0.3 < has_passage(feats).mean() < 0.9
@@ -180,7 +180,7 @@ def test_term_dropout_makes_the_fit_weigh_what_is_not_a_term(data_root):
     qs = []
     for name in ("klue-mrc", "kice", "click-korean", "kmmlu", "mmmlu", "click-social"):
         qs += cap(FAMILIES.get(name).load(data_root), 50)
-    feats = FeatureExtractor()(qs)
+    feats = FeatureExtractor(n_anchors=288)(qs)  # with Kiwi's morpheme vectors for the fits below
     y = [int(q.domain == "social") for q in qs]
     dropped = drop_terms(feats, 0.5, seed=3)
     assert dropped[0] is not feats[0] and [f.terms for f in drop_terms(feats, 0.5, seed=3)] == [f.terms for f in dropped]
@@ -194,14 +194,12 @@ def test_term_dropout_makes_the_fit_weigh_what_is_not_a_term(data_root):
     with pytest.raises(ValueError, match="probability"):
         drop_terms(feats, 1.5)
 
-    # with Kiwi's morpheme vectors (what generalises to a word no family used): the fit weighs them more
-    feats = FeatureExtractor(n_anchors=288)(qs)
-    e = np.stack([f.embedding for f in feats])
-    gate = np.array([1.0 - f.dense[1] for f in feats])
+    # the morpheme vectors (what generalises to a word no family used): the fit with the copies weighs them more
+    block = TfidfLogReg._embeddings(feats, len(feats[0].embedding))
 
     def vector_pull(model):
         """Mean |vector-block contribution| to the training rows' decisions."""
-        return np.abs(model.embedding_weight * (np.hstack([e, gate[:, None] * e]) @ model.embedding_coef)).mean()
+        return np.abs(model.embedding_weight * (block @ model.embedding_coef)).mean()
 
     plain = TfidfLogReg.fit(feats, y, term_dropout=0.0, embedding_weight=1.5, gated_weight=2.0)
     with_copies = TfidfLogReg.fit(feats, y, embedding_weight=1.5, gated_weight=2.0)

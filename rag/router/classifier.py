@@ -16,9 +16,11 @@ Training weighs every *family* (``families.py``) equally within its domain, so t
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +48,12 @@ PASSAGE_PRIOR = 0.25
 #: scale of each dense feature before the fit (a smaller scale is a stronger pull of its weight towards 0): the
 #: question-restates-the-passage features are trusted little (0.15; among 0.15, 0.3 and 1 on the folds: at 1
 #: they made MMMLU's primary-source questions, which name what the source names, read as extractive reading)
+DENSE_SCALE = np.array([0.15 if n.startswith("question_in_passage") else 1.0 for n in DENSE_NAMES])
 #: share of ``q:`` terms dropped from a second copy of every training row (0 fits on the rows alone): the terms
 #: alone separate the training families, so without the copy the fit leaves the features that generalise to a
 #: family it never saw (morpheme vectors, topic student, overlap) near zero weight. Chosen on the
 #: leave-one-family-out folds among 0.5 and 0.6 (and 1, and copies at half weight; README Routing)
 TERM_DROPOUT = 0.5
-DENSE_SCALE = np.array([0.15 if n.startswith("question_in_passage") else 1.0 for n in DENSE_NAMES])
 
 
 def _gate(feats: Sequence[RouterFeatures]) -> np.ndarray:
@@ -67,9 +69,6 @@ def has_passage(feats: Sequence[RouterFeatures]) -> np.ndarray:
 def drop_terms(feats: Sequence[RouterFeatures], p: float, seed: int = 0) -> list[RouterFeatures]:
     """Copies of ``feats`` with each ``q:`` term dropped with probability ``p`` (deterministic for a seed); the
     passage bigrams, overlap features and vectors stay as they are."""
-    import random
-    from dataclasses import replace
-
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"term dropout is a probability in [0, 1], not {p}")
     rng = random.Random(seed)
@@ -260,9 +259,8 @@ class TfidfLogReg:
             raise ValueError(f"{jpath}: router format {info.get('format')!r} is not {FORMAT!r} (routers trained "
                              f"before the choice-count fix (/1), the morpheme vectors (/2), the passage bigrams "
                              f"(/3), the gated term block (/4), the has-a-passage column (/5), the "
-                             f"question-in-passage features (/6), the topic student (/7) or term dropout (/8) are refused); retrain "
-                             f"with "
-                             f"`python -m rag.router train --families default --out {path}`")
+                             f"question-in-passage features (/6), the topic student (/7) or term dropout (/8) are "
+                             f"refused); retrain with `python -m rag.router train --families default --out {path}`")
         with np.load(npath, allow_pickle=False) as z:
             model = cls(info["vocab"], z["idf"], z["coef"], float(z["intercept"][0]), info["passage_vocab"],
                         z["passage_idf"], z["passage_coef"], z["dense_coef"], float(z["passage_weight"][0]),
