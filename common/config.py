@@ -166,6 +166,9 @@ class RouterConfig(Section):
     min_coverage: float = Field(0.5, ge=0.0, le=1.0,
                                 description="Unsure when under this share of the question's terms are known to "
                                             "the classifier (a question unlike its training families).")
+    second_opinion: bool = Field(True, description="Ask the classifier's second model (the sentence encoder's "
+                                 "topic; when the router has one) about questions without a passage and unsure ones; "
+                                 "false: route by the words alone (no encoder at routing time).")
 
 
 class PromptConfig(Section):

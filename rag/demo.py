@@ -39,13 +39,15 @@ def ensure_router(cfg: RunConfig) -> None:
     except (FileNotFoundError, ValueError):
         pass
     families = ", ".join(n for n in FAMILIES.names() if not FAMILIES.get(n).eval_only)
+    from .router.second_opinion import default_second_opinion
     from .router.topic_student import default_student
 
     console.print(f"[bold]router[/bold]: training the classifier into {out} (families {families}; KICE 2020–2024 "
-                  f"and half of CLIcK held out; the topic student's corpus encoded once, ~5 min, then cached; "
-                  f"~2–4 min)…")
+                  f"and half of CLIcK held out; the topic student's corpus encoded once, ~5 min, and the second "
+                  f"opinion's ~17,000 training stems, ~8 min, then cached; ~4–6 min)…")
     student = default_student(cfg.data.root)
-    train_classifier(default_training(cfg.data.root), student=student).save(out)
+    train_classifier(default_training(cfg.data.root), student=student,
+                     second_opinion=default_second_opinion()).save(out)
 
 
 def ensure_kb(cfg: RunConfig) -> None:

@@ -18,3 +18,15 @@ def assert_appended_columns_round_trip_and_weigh(model, router, questions, extra
         f.embedding = f.embedding.copy()
         f.embedding[dim:] = 0.0
     assert np.abs(model.predict_proba(feats) - p).max() > 1e-3
+
+
+def use_small_families(monkeypatch, names: tuple[str, ...], n: int = 40) -> None:
+    """Replace the family registry with ``names``, each capped at ``n`` rows (for quick leave-one-family-out runs)."""
+    from rag.router import families
+
+    small = {}
+    for name in names:
+        fam = families.FAMILIES.get(name)
+        small[name] = families.Family(name, fam.domain, fam.description,
+                                      lambda root, f=fam: families.cap(f.load(root), n), n)
+    monkeypatch.setattr(families.FAMILIES, "_items", small)

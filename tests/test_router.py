@@ -127,7 +127,8 @@ def test_router_cli_train_and_eval(tmp_path, data_root, capsys):
 
     qs = load_questions(data_root / "competition/train.csv", labels=data_root / "competition/train_sources.csv")
     write_jsonl(qs[:60] + qs[-60:], sub)
-    assert main(["train", "--data", str(sub), "--out", str(tmp_path / "r"), "--topic-student", "none"]) == 0
+    assert main(["train", "--data", str(sub), "--out", str(tmp_path / "r"), "--topic-student", "none",
+                 "--second-opinion", "none"]) == 0
     assert main(["eval", "--model", str(tmp_path / "r"), "--data", str(sub), "--out", str(tmp_path / "e")]) == 0
     out = capsys.readouterr().out
     assert out.strip().splitlines()[-1].startswith("RESULT accuracy=")

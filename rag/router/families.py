@@ -30,9 +30,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from common.registry import Registry
 
@@ -175,6 +178,29 @@ def cap(questions: list[Question], n: int | None) -> list[Question]:
     if n is None or len(questions) <= n:
         return list(questions)
     return sorted(questions, key=lambda q: stable_fraction(q.id))[:n]
+
+
+def family_of(q: Question) -> str:
+    """The family a question was loaded as (or its source)."""
+    return str(q.metadata.get("family") or q.source or "unknown")
+
+
+def cap_per_family(questions: list[Question], n: int | None) -> list[Question]:
+    """At most ``n`` questions of each family (``cap``), families in the order they first appear."""
+    by_family: dict[str, list[Question]] = {}
+    for q in questions:
+        by_family.setdefault(family_of(q), []).append(q)
+    return [q for qs in by_family.values() for q in cap(qs, n)]
+
+
+def family_weights(questions: Sequence[Question]) -> np.ndarray:
+    """Sample weights giving each family the same total weight within its domain, and each domain the same."""
+    per_family = Counter(family_of(q) for q in questions)
+    families_in: dict[str | None, set[str]] = {}
+    for q in questions:
+        families_in.setdefault(q.domain, set()).add(family_of(q))
+    w = np.array([1.0 / per_family[family_of(q)] / len(families_in[q.domain]) for q in questions])
+    return w / w.mean()
 
 
 def load_families(root: Path, names: list[str] | None = None) -> dict[str, list[Question]]:

