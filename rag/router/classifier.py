@@ -73,7 +73,7 @@ def _gate(feats: Sequence[RouterFeatures]) -> np.ndarray:
 
 def has_passage(feats: Sequence[RouterFeatures]) -> np.ndarray:
     """1 where a question has a passage (any passage bigram), else 0: the column the fit holds the shortcut in."""
-    return np.array([1.0 if f.passage_terms else 0.0 for f in feats])
+    return has_passages(feats).astype(np.float64)
 
 
 def drop_terms(feats: Sequence[RouterFeatures], p: float, seed: int = 0) -> list[RouterFeatures]:
