@@ -224,7 +224,7 @@ class TfidfLogReg:
         return out
 
     def predict_proba(self, feats: Sequence[RouterFeatures]) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.decision(feats)))
+        return sigmoid(self.decision(feats))
 
     def coverage(self, feats: Sequence[RouterFeatures]) -> np.ndarray:
         """Share of each question's terms (question, <보기>, choices) that the model has a weight for: low
@@ -343,7 +343,7 @@ class ClassifierRouter(Router):
         decision, coverage = self.model.decision(feats), self.model.coverage(feats)
         if self.second_features is not None and len(feats):
             second = self.model.second
-            decision, _ = with_second_opinion(
+            decision = with_second_opinion(
                 decision, has_passages(feats), coverage,
                 lambda idx: second.decision(self.second_features([questions[i] for i in idx])),
                 self.model.second_weight, self.cfg)
@@ -407,7 +407,6 @@ def train_classifier(questions: list[Question], C: float = C_DEFAULT, passage_ch
                   "n_anchors": n_anchors if fx.vectors is not None else 0,
                   "vectors_signature": fx.vectors.signature if fx.vectors is not None else None,
                   "topic": topic.describe() if topic is not None else None,
-                  "second_opinion": None,
                   "n_train": len(labelled), "by_domain": dict(Counter(q.domain for q in labelled)),
                   "by_family": dict(Counter(family_of(q) for q in labelled)),
                   "trained": time.strftime("%Y-%m-%dT%H:%M:%S")}

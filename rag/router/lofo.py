@@ -158,26 +158,16 @@ def folds_from_features(fams: dict[str, list[Question]], feats: dict, shifted: d
         folds.append(None)
     for held in folds:
         t = time.time()
-        train_q, train_f = [], []
-        for name, qs in fams.items():
-            if name == held or FAMILIES.get(name).eval_only:
-                continue
-            keep = {q.id for q in cap(qs, train_cap)}
-            for q, f in zip(qs, feats[name]):
-                if q.id in keep:
-                    train_q.append(q)
-                    train_f.append(f)
-        if len({q.domain for q in train_q}) < 2:
+        training = [n for n in fams if n != held and not FAMILIES.get(n).eval_only]
+        rows = [r for n in training for r in _capped(fams[n], feats[n], train_cap)]
+        if len({q.domain for q, _ in rows}) < 2:
             raise ValueError(f"leaving out {held!r} leaves one domain only; give families of both domains")
         fit = {"C": C, "passage_weight": passage_weight, "embedding_weight": embedding_weight,
                "gated_weight": gated_weight, "passage_prior": passage_prior, "term_dropout": term_dropout}
-        model = TfidfLogReg.fit(train_f, [int(q.domain == SOCIAL) for q in train_q], family_weights(train_q), **fit)
+        model = _fit(rows, fit)
         second_model = None
         if second is not None:
-            rows = [(q, f) for name, qs in fams.items() if name != held and not FAMILIES.get(name).eval_only
-                    for q, f in _capped(qs, second.feats[name], second.cap)]
-            second_model = TfidfLogReg.fit([f for _, f in rows], [int(q.domain == SOCIAL) for q, _ in rows],
-                                           family_weights([q for q, _ in rows]), **fit)
+            second_model = _fit([r for n in training for r in _capped(fams[n], second.feats[n], second.cap)], fit)
         # a left-out family is routed by the model trained without it; evaluation-only families (never
         # trained on) by the model trained on every other family (the last fold, held = None)
         routed = [held] if held else [n for n in fams if FAMILIES.get(n).eval_only]
@@ -190,8 +180,15 @@ def folds_from_features(fams: dict[str, list[Question]], feats: dict, shifted: d
 
 
 def _capped(qs: list[Question], feats: list, n: int) -> list[tuple]:
+    """(question, features) of the at most ``n`` rows of a family kept for training (``families.cap``)."""
     keep = {q.id for q in cap(qs, n)}
     return [(q, f) for q, f in zip(qs, feats) if q.id in keep]
+
+
+def _fit(rows: list[tuple], fit: dict) -> TfidfLogReg:
+    """The classifier fitted on (question, features) rows, each family weighed equally within its domain."""
+    qs = [q for q, _ in rows]
+    return TfidfLogReg.fit([f for _, f in rows], [int(q.domain == SOCIAL) for q in qs], family_weights(qs), **fit)
 
 
 def _decider(model: TfidfLogReg, second_model: TfidfLogReg | None, second: SecondOpinionFeatures | None, name: str,
@@ -202,8 +199,8 @@ def _decider(model: TfidfLogReg, second_model: TfidfLogReg | None, second: Secon
         d, cov = model.decision(feats), model.coverage(feats)
         if second_model is not None:
             f2 = (second.shifted if is_shifted else second.feats)[name]
-            d, _ = with_second_opinion(d, has_passages(feats), cov,
-                                       lambda idx: second_model.decision([f2[i] for i in idx]), second.weight, cfg)
+            d = with_second_opinion(d, has_passages(feats), cov,
+                                    lambda idx: second_model.decision([f2[i] for i in idx]), second.weight, cfg)
         return sigmoid(d), cov
     return decide
 

@@ -48,17 +48,15 @@ def asks_second_opinion(has_passage: np.ndarray, decision: np.ndarray, coverage:
 
 
 def with_second_opinion(decision: np.ndarray, has_passage: np.ndarray, coverage: np.ndarray, second_decision:
-                        Callable[[np.ndarray], np.ndarray], weight: float, cfg: RouterConfig
-                        ) -> tuple[np.ndarray, np.ndarray]:
+                        Callable[[np.ndarray], np.ndarray], weight: float, cfg: RouterConfig) -> np.ndarray:
     """The first model's ``decision`` (logits), with ``(1 − weight) · first + weight · second`` where the second is
     asked (``asks_second_opinion``); ``second_decision(indices)`` gives the second model's logits of those questions
-    (so that its features — the encoder's — are computed for them only). Returns the decisions and the asked mask."""
+    (so that its features — the encoder's — are computed for them only)."""
     out = np.asarray(decision, np.float64).copy()
-    asked = asks_second_opinion(has_passage, out, coverage, cfg)
-    idx = np.flatnonzero(asked)
+    idx = np.flatnonzero(asks_second_opinion(has_passage, out, coverage, cfg))
     if idx.size:
         out[idx] = (1.0 - weight) * out[idx] + weight * np.asarray(second_decision(idx), np.float64)
-    return out, asked
+    return out
 
 
 def has_passages(feats: Sequence) -> np.ndarray:

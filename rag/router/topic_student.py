@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import json
 import random
 import re
@@ -35,7 +34,7 @@ import numpy as np
 
 from common.config import EncoderConfig
 
-from .topics import PROTOTYPES, topic_block, topic_encoder_config
+from .topics import PROTOTYPES, cache_key, cached_array, topic_block, topic_encoder_config
 
 #: scale of the student's columns before the classifier's embedding weight, and the ridge penalty (README Routing)
 STUDENT_WEIGHT = 1.5
@@ -171,13 +170,6 @@ class TopicStudent:
                    arrays["student_intercept"], info["weight"], meta)
 
 
-def _cache_key(snippets: Sequence[str], encoder: dict, prototypes: Sequence[str]) -> str:
-    h = hashlib.sha256(json.dumps([encoder, list(prototypes)], ensure_ascii=False, sort_keys=True).encode())
-    for s in snippets:
-        h.update(s.encode("utf-8") + b"\0")
-    return h.hexdigest()[:20]
-
-
 def encode_targets(snippets: Sequence[str], encoder_cfg: EncoderConfig, prototypes: Sequence[str] = PROTOTYPES,
                    cache_dir: Path | None = None, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """The encoder's topic block (``topics.topic_block``) of each snippet, read from / written to ``cache_dir``
@@ -185,25 +177,19 @@ def encode_targets(snippets: Sequence[str], encoder_cfg: EncoderConfig, prototyp
     from knowledge_base.encoders import make_encoder
 
     encoder = make_encoder(encoder_cfg)
-    key = _cache_key(snippets, encoder.describe(), prototypes)
-    path = cache_dir / f"{key}.npy" if cache_dir is not None else None
-    if path is not None and path.exists():
-        cached = np.load(path, allow_pickle=False)
-        if cached.shape == (len(snippets), len(prototypes)):
-            return cached
-    protos = encoder.encode_queries(list(prototypes))
-    blocks = []
-    for i in range(0, len(snippets), 256):
-        blocks.append(topic_block(encoder.encode_queries(list(snippets[i:i + 256])), protos))
-        if progress is not None:
-            progress(min(i + 256, len(snippets)), len(snippets))
-    out = np.concatenate(blocks) if blocks else np.zeros((0, len(prototypes)))
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, out, allow_pickle=False)
-        tmp.replace(path)
-    return out
+    key = cache_key([encoder.describe(), list(prototypes)], snippets)
+
+    def encode() -> np.ndarray:
+        protos = encoder.encode_queries(list(prototypes))
+        blocks = []
+        for i in range(0, len(snippets), 256):
+            blocks.append(topic_block(encoder.encode_queries(list(snippets[i:i + 256])), protos))
+            if progress is not None:
+                progress(min(i + 256, len(snippets)), len(snippets))
+        return np.concatenate(blocks) if blocks else np.zeros((0, len(prototypes)))
+
+    return cached_array(cache_dir / f"{key}.npy" if cache_dir is not None else None,
+                        (len(snippets), len(prototypes)), encode)
 
 
 def build_student(root: Path, encoder_cfg: EncoderConfig, extractor=None, corpus: dict | None = None,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -80,20 +80,9 @@ class TopicFeatures:
         """The encoder's vectors of ``stems`` (through the cache when there is one)."""
         if self.cache_dir is None:
             return np.asarray(self.encoder.encode_queries(list(stems)))
-        h = hashlib.sha256(json.dumps([self.encoder.describe(), self.cfg.max_length], ensure_ascii=False, sort_keys=True).encode())
-        for s in stems:
-            h.update(s.encode("utf-8") + b"\0")
-        path = Path(self.cache_dir) / f"{h.hexdigest()[:24]}.npy"
-        if path.exists():
-            cached = np.load(path, allow_pickle=False)
-            if cached.shape[0] == len(stems):
-                return cached
-        out = np.asarray(self.encoder.encode_queries(list(stems)), np.float32)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, out, allow_pickle=False)
-        tmp.replace(path)
-        return out
+        key = cache_key([self.encoder.describe(), self.cfg.max_length], stems, length=24)
+        return cached_array(Path(self.cache_dir) / f"{key}.npy", (len(stems), self.encoder.dim),
+                            lambda: np.asarray(self.encoder.encode_queries(list(stems)), np.float32))
 
     @property
     def dim(self) -> int:
@@ -114,6 +103,30 @@ class TopicFeatures:
         cfg = EncoderConfig(backend=meta["backend"], model=meta["model"], max_length=meta["max_length"],
                             num_threads=meta.get("num_threads", 0))
         return cls(cfg, meta["prototypes"], meta["weight"])
+
+
+def cache_key(header, texts: Sequence[str], length: int = 20) -> str:
+    """A key for an encoding cache: sha256 of ``header`` (JSON) and of every text, its first ``length`` hex digits."""
+    h = hashlib.sha256(json.dumps(header, ensure_ascii=False, sort_keys=True).encode())
+    for t in texts:
+        h.update(t.encode("utf-8") + b"\0")
+    return h.hexdigest()[:length]
+
+
+def cached_array(path: Path | None, shape: tuple[int, ...], compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """The array at ``path`` when it has ``shape``; else ``compute()``, written there (``.npy``, atomically, no
+    pickle) when ``path`` is given."""
+    if path is not None and path.exists():
+        cached = np.load(path, allow_pickle=False)
+        if cached.shape == tuple(shape):
+            return cached
+    out = compute()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, out, allow_pickle=False)
+        tmp.replace(path)
+    return out
 
 
 def stem_cache_dir() -> Path:
