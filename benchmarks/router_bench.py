@@ -49,11 +49,12 @@ def main() -> int:
 
     from rag.data import load_questions
     from rag.router import make_router
-    from rag.router.classifier import TfidfLogReg, train_classifier
+    from rag.router.classifier import TfidfLogReg
     from rag.router.families import competition_test_relabelled, default_training
     from rag.router.lofo import five_choice_social, leave_one_family_out, summary, table
     from rag.router.second_opinion import default_second_opinion
     from rag.router.topic_student import default_student
+    from rag.router.training import train_classifier
 
     student = None
     if not args.no_student:

@@ -30,8 +30,9 @@ def ensure_router(cfg: RunConfig) -> None:
     out = Path(cfg.router.model)
     if cfg.router.name != "classifier":
         return
-    from .router.classifier import TfidfLogReg, train_classifier
+    from .router.classifier import TfidfLogReg
     from .router.families import FAMILIES, default_training
+    from .router.training import train_classifier
 
     try:
         TfidfLogReg.load(out)  # refuses a missing router or one in an older format

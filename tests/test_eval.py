@@ -84,7 +84,7 @@ def test_report_and_charts_from_fixture_predictions(tmp_path, capsys):
 def test_ablation_grid_three_variants_on_six_questions(tmp_path, tiny_qwen_dir, small_kb, train_rows, capsys):
     from eval.ablate import main as ablate
     from rag.data import write_jsonl
-    from rag.router.classifier import train_classifier
+    from rag.router.training import train_classifier
 
     rdir = tmp_path / "router"
     train_classifier(train_rows).save(rdir)

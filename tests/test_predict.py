@@ -10,7 +10,7 @@ from rag.predict import DETAILS, PREDICTIONS, predict
 
 @pytest.fixture(scope="module")
 def run_cfg(tiny_qwen_dir, small_kb, tmp_path_factory, train_rows):
-    from rag.router.classifier import train_classifier
+    from rag.router.training import train_classifier
 
     rdir = tmp_path_factory.mktemp("router")
     train_classifier(train_rows).save(rdir)

@@ -8,8 +8,9 @@ import pytest
 from common.config import RouterConfig
 from rag.data import load_questions
 from rag.router import make_router
-from rag.router.classifier import ClassifierRouter, TfidfLogReg, train_classifier
+from rag.router.classifier import ClassifierRouter, TfidfLogReg
 from rag.router.lofo import change_choice_count
+from rag.router.training import train_classifier
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from router_helpers import assert_appended_columns_round_trip_and_weigh
 
 from common.config import RouterConfig
 from rag.data import load_questions
-from rag.router.classifier import ClassifierRouter, TfidfLogReg, train_classifier
+from rag.router.classifier import ClassifierRouter, TfidfLogReg
+from rag.router.training import train_classifier
 
 
 def test_the_passage_block_says_what_a_passage_is_about_not_that_there_is_one(data_root):

@@ -10,7 +10,7 @@ from router_helpers import use_small_families
 
 from common.config import EncoderConfig, RouterConfig
 from rag.data import load_questions
-from rag.router.classifier import ClassifierRouter, TfidfLogReg, train_classifier
+from rag.router.classifier import ClassifierRouter, TfidfLogReg
 from rag.router.second_opinion import (
     SECOND_OPINION_WEIGHT,
     SUBDIR,
@@ -19,6 +19,7 @@ from rag.router.second_opinion import (
     sigmoid,
 )
 from rag.router.topics import TopicFeatures, stem
+from rag.router.training import train_classifier
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from router_helpers import assert_appended_columns_round_trip_and_weigh
 
 from common.config import EncoderConfig, RouterConfig
-from rag.router.classifier import ClassifierRouter, TfidfLogReg, train_classifier
+from rag.router.classifier import ClassifierRouter, TfidfLogReg
 from rag.router.topic_student import (
     KOBEST_TASKS,
     TopicStudent,
@@ -17,6 +17,7 @@ from rag.router.topic_student import (
     student_corpus,
 )
 from rag.router.topics import PROTOTYPES
+from rag.router.training import train_classifier
 
 SMALL = {"n_wiki": 60, "per_language_article": 1, "kobest_per_task": 8, "n_statutes": 20}
 

