@@ -1,7 +1,7 @@
 """Router benchmark: does the classifier route question *families* it never saw, and real 수능 사회?
 
 (a) Leave one family out (``rag.router.lofo``): for each training family, train on all the others and route
-    it; the real 수능 사회탐구 items of ``ksat-social`` (182 competition-test rows that test_sources.csv
+    it; the real 수능 사회탐구 items of ``ksat-social`` (237 competition-test rows that test_sources.csv
     labels KCSAT/korean) are never trained on and are routed by the model trained on every family. 사회
     families are also routed with a choice added (4-choice items) or removed (5-choice items).
     Both (a) and (b) route with the encoder's second opinion (``rag.router.second_opinion``: a second model with

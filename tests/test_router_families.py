@@ -11,11 +11,13 @@ def test_families_and_the_real_ksat_social_items(data_root):
     assert {"klue-mrc", "kice", "click-korean", "kmmlu", "mmmlu", "click-social", "sat-history",
             "ksat-social"} <= set(FAMILIES.names())
     ks = FAMILIES.get("ksat-social").load(data_root)
-    assert len(ks) == 182 and {q.n_choices for q in ks} == {5} and {q.domain for q in ks} == {"social"}
-    assert not any(kice_matches(ks, load_questions(data_root / "exams/kice")))
+    assert len(ks) == 237 and {q.n_choices for q in ks} == {5} and {q.domain for q in ks} == {"social"}
+    kice = load_questions(data_root / "exams/kice")
+    assert not any(kice_matches(ks, kice)) and all(kice_matches(kice, kice))
     assert any("사상가" in q.question for q in ks)  # 윤리와 사상
     test = competition_test_relabelled(data_root)
-    assert sum(q.domain == "social" for q in test) == 159 + 182
+    assert sum(q.domain == "social" for q in test) == 159 + 237
+    assert sum(q.source == "KCSAT" for q in test) == 188  # the 수능 국어 items left
     train = default_training(data_root)
     ids = {q.id for q in train}
     assert not ids & {q.id for q in ks}  # evaluation only
@@ -23,6 +25,25 @@ def test_families_and_the_real_ksat_social_items(data_root):
                    if q.source == "KICE")
     sat = FAMILIES.get("sat-history").load(data_root)
     assert len(sat) == 1106 and {q.n_choices for q in sat} == {5}
+
+
+def test_a_kice_match_is_decided_by_the_passage_not_by_generic_stems_or_choices(data_root):
+    """수능 사회탐구 items share <보기>-combination choices ("ㄱ, ㄴ") and generic stems with 국어 items: those never
+    make a match; a KICE passage does, whatever the stem and choices; without a passage the stem decides."""
+    from rag.router.families import FAMILIES, kice_matches
+
+    kice = load_questions(data_root / "exams/kice")
+    ks = FAMILIES.get("ksat-social").load(data_root)
+    combos = [q for q in ks if sum(c.replace(" ", "") in ("ㄱ,ㄴ", "ㄱ,ㄷ", "ㄴ,ㄷ") for c in q.choices) >= 2]
+    assert len(combos) >= 40  # ethics / law / society items with <보기> choices (counted as 국어 before)
+    item = next(q for q in kice if q.paragraph.strip())
+    social_passage = combos[0].paragraph
+    cases = [item.model_copy(update={"choices": combos[0].choices}),  # KICE passage, <보기> choices
+             item.model_copy(update={"paragraph": social_passage}),  # KICE stem and choices, 사회 passage
+             combos[0].model_copy(update={"question": item.question}),  # KICE stem over a 사회 passage
+             item.model_copy(update={"paragraph": ""}),  # no passage: the KICE stem decides
+             combos[0].model_copy(update={"paragraph": ""})]  # no passage, a 사회 stem, <보기> choices
+    assert kice_matches(cases, kice) == [True, False, False, True, False]
 
 
 def test_synthetic_families_carry_no_shape_label(data_root):

@@ -127,21 +127,41 @@ def _norm(s: str) -> str:
     return re.sub(r"\s+", "", s)
 
 
-def kice_matches(questions: list[Question], kice: list[Question]) -> list[bool]:
-    """Whether each question is a KICE 국어 item: same question text (first 40 characters, spaces ignored)
-    or at least two of its choices (first 30 characters)."""
+#: characters of a passage stretch compared with the KICE passages (``kice_matches``)
+KICE_WINDOW = 30
+_HANGUL = re.compile(r"[가-힣]")
+
+
+def kice_matches(questions: list[Question], kice: list[Question], window: int = KICE_WINDOW) -> list[bool]:
+    """Whether each question is a KICE 국어 item. With a passage, by the passage alone: it shares a stretch of
+    ``2 · window`` characters (spaces ignored) with a KICE passage. A stem or choices are no proof: 수능 사회탐구
+    items share generic stems ("(가)～(다)에 대한 설명으로 가장 적절한 것은?") and <보기>-combination choices
+    ("ㄱ, ㄴ", "ㄴ, ㄷ") with 국어 items, and matching on those left 55 사회탐구 rows of competition test counted
+    as 국어. Without a passage: the same question text (first 40 characters, spaces ignored) or at least two
+    choices (first 30 characters) of four or more Hangul syllables."""
+    indexed = set()
+    for q in kice:
+        t = _norm(q.paragraph)
+        indexed.update(t[i:i + window] for i in range(0, len(t) - window + 1, window))
     stems = {_norm(q.question)[:40] for q in kice}
-    choices = {_norm(c)[:30] for q in kice for c in q.choices}
-    return [_norm(q.question)[:40] in stems or sum(_norm(c)[:30] in choices for c in q.choices) >= 2
-            for q in questions]
+    choices = {_norm(c)[:30] for q in kice for c in q.choices if len(_HANGUL.findall(c)) >= 4}
+
+    def match(q: Question) -> bool:
+        t = _norm(q.paragraph)
+        if t:  # any stretch of 2·window shared characters holds one of the indexed windows
+            return any(t[i:i + window] in indexed for i in range(len(t) - window + 1))
+        return _norm(q.question)[:40] in stems or sum(_norm(c)[:30] in choices for c in q.choices) >= 2
+
+    return [match(q) for q in questions]
 
 
 @_family("ksat-social", SOCIAL, "real 수능 사회탐구 items in competition test (labelled KCSAT/korean there)",
          eval_only=True)
 def _ksat_social(root: Path) -> list[Question]:
-    """The competition test's ``KCSAT`` rows that are not 수능 국어 items (no KICE 2015–2024 match): 182 real
-    사회탐구 items — 윤리와 사상, 생활과 윤리, 사회·문화, 정치와 법, 지리 … — with 5 choices, 자료 passages,
-    <보기> and 갑/을 dialogues, which ``test_sources.csv`` labels ``korean``. Relabelled ``social`` here;
+    """The competition test's ``KCSAT`` rows that are not 수능 국어 items (their passage is no KICE 2015–2024
+    passage, ``kice_matches``): 237 real 사회탐구 items — 윤리와 사상, 생활과 윤리, 사회·문화, 정치와 법,
+    지리 … — with 5 choices, 자료 passages, <보기> and 갑/을 dialogues, which ``test_sources.csv`` labels
+    ``korean`` (188 KCSAT rows are 수능 국어 items). Relabelled ``social`` here;
     evaluation only (never trained on)."""
     out = [q for q in _competition_test(root) if q.source == "KCSAT-social"]
     for q in out:
