@@ -205,3 +205,22 @@ def test_term_dropout_makes_the_fit_weigh_what_is_not_a_term(data_root):
     plain = TfidfLogReg.fit(feats, y, term_dropout=0.0, embedding_weight=1.5, gated_weight=2.0)
     with_copies = TfidfLogReg.fit(feats, y, embedding_weight=1.5, gated_weight=2.0)
     assert vector_pull(with_copies) > 1.1 * vector_pull(plain)  # 2.59 → 3.16 here
+
+
+def test_the_exams_instruction_words_are_never_terms(data_root):
+    """Each family words its instructions its own way (KICE "적절한", KMMLU "옳은", CLIcK "고르십시오"), so the words
+    separated the families and sent real 수능 윤리·법 items ("… 적절한 것만을 <보기>에서 고른 것은?") to 국어: the
+    same question asked in another family's wording gets the same terms, and its content words stay."""
+    from rag.router.families import FAMILIES
+    from rag.router.features import INSTRUCTION_WORDS, FeatureExtractor
+
+    fx = FeatureExtractor()
+    real = next(q for q in FAMILIES.get("ksat-social").load(data_root) if "법적 판단만을" in q.question)
+    wordings = ["다음 사례에 대한 옳은 법적 판단만을 <보기>에서 있는 대로 고른 것은?",
+                "다음 사례에 대한 법적 판단으로 가장 적절한 것을 고르십시오.",
+                "밑줄 친 사례에 대해 법적 판단으로 옳지 않은 것은 무엇인가?"]
+    feats = fx([real.model_copy(update={"question": w}) for w in wordings])
+    terms = [set(f.terms) for f in feats]
+    assert terms[0] == terms[1] == terms[2]
+    assert {"q:법/NN", "q:판단/NN", "q:사례/NN"} <= terms[0]  # what the question is about stays
+    assert not any(t[2:].rsplit("/", 1)[0] in INSTRUCTION_WORDS for f in feats for t in f.terms)

@@ -35,7 +35,7 @@ from .second_opinion import (
     with_second_opinion,
 )
 
-FORMAT = "csat-rag/router-tfidf-lr/9"
+FORMAT = "csat-rag/router-tfidf-lr/10"
 _OVERLAP_MAX = DENSE_NAMES.index("overlap_max")
 #: weight of the morpheme-vector block (features scaled by it before the fit; 0 turns it off) and anchors used
 EMBEDDING_WEIGHT = 1.5

@@ -7,7 +7,8 @@ passage) and on the real 수능 — 5 choices and a 자료 passage for every 사
 
 * ``terms``: content morphemes (nouns, verbs, adjectives, roots, foreign words, numbers; Kiwi) of the
   question, the <보기> and the choices, prefixed ``q:`` — TF-IDF in the model, so a choice more or less
-  barely moves the vector;
+  barely moves the vector; never the exam's instruction words (``INSTRUCTION_WORDS``: 다음, 적절, 옳, 고르, 보(기),
+  밑줄 …), which say how a family words its questions, not what a question is about;
 * ``passage_terms``: character bigrams inside the words of the passage's first ``passage_chars`` characters
   (``p:``), a block of its own that the model weighs down. Not Kiwi morphemes: Kiwi's analysis was 83% of
   routing time and the passage three quarters of the text it read; bigrams route left-out families within
@@ -42,6 +43,14 @@ import numpy as np
 from ..data.question import Question
 
 CONTENT_TAGS = ("NN", "VV", "VA", "XR", "SL", "SH", "SN", "MA")
+#: the words of the exam's *instructions*, shared by 수능 국어 and 사회탐구 stems ("다음 … 에 대한 설명으로 가장
+#: 적절한 것은?", "옳은 것만을 <보기>에서 있는 대로 고른 것은?", "밑줄 친 ㉠", "들어갈 내용으로 … 고르십시오"): never
+#: terms. Each training family words its instructions its own way (KICE "적절한", KMMLU "옳은", CLIcK and the KoBEST
+#: look-alikes "고르십시오"), so the words separated the families and the fit leaned on them: ``q:고르/VV`` alone gave a
+#: stem −3.4 to −5.2 logits towards 국어, and the real 수능 윤리·법 items "갑, 을 사상가들의 입장으로 적절한 것만을
+#: <보기>에서 고른 것은?" went to 국어 (README, Routing: ksat-social 0.878 → 0.937 without them, CLIcK Language 0.905 → 0.862)
+INSTRUCTION_WORDS = frozenset(["다음", "대하", "설명", "옳", "적절", "않", "가장", "것", "고르", "보", "있", "대로", "밑줄",
+                               "치", "이해", "해당", "무엇", "모두", "내용", "들어가"])
 DENSE_NAMES = ("overlap_mean", "overlap_max", "overlap_min", "language_terms", "social_terms", "choice_in_passage",
                "overlap_mean_high", "overlap_mean_mid", "overlap_max_partial", "question_in_passage",
                "question_in_passage_high")
@@ -67,7 +76,8 @@ class RouterFeatures:
 
 
 def _content_tokens(tokens) -> list:
-    return [t for t in tokens if t.tag[:2] in CONTENT_TAGS]
+    """The content morphemes of a Kiwi analysis, without the exam's instruction words (``INSTRUCTION_WORDS``)."""
+    return [t for t in tokens if t.tag[:2] in CONTENT_TAGS and t.form not in INSTRUCTION_WORDS]
 
 
 def _content(tokens) -> list[str]:
