@@ -14,10 +14,10 @@ The second model is a ``TfidfLogReg`` fitted like the router, with the topic blo
 encoded once; the encoding is cached by ``topics.TopicFeatures``). It is saved inside the router's directory
 (``second_opinion/``), its weight in the router's meta; ``router.second_opinion: false`` routes by the words alone.
 
-Measured by ``benchmarks/router_bench.py`` (2026-12-06, 2 cores; README Routing): worst left-out family 0.886 →
-0.905 (CLIcK Language 0.886 → 0.905, KICE 0.916 → 0.922, MMMLU 0.912 → 0.908), five-choice 사회 0.935 → 0.941,
-competition test relabelled 0.927 → 0.925, at 368–404 questions/s on competition test (605–662 by the words alone)
-and 26/s on passage-less CLIcK Language.
+Measured by ``benchmarks/router_bench.py`` when it came (2026-12-06, thirteenth session, 2 cores; README Routing
+has the current figures): worst left-out family 0.886 → 0.905 (CLIcK Language 0.886 → 0.905, KICE 0.916 → 0.922,
+MMMLU 0.912 → 0.908), five-choice 사회 0.935 → 0.941, competition test relabelled 0.927 → 0.925, at 368–404
+questions/s on competition test (605–662 by the words alone) and 26/s on passage-less CLIcK Language.
 """
 from __future__ import annotations
 
