@@ -11,6 +11,8 @@
     2020–2024 and half of CLIcK left out) on competition test, with the labels as given and with the
     ``ksat-social`` rows relabelled 사회; questions/s of routing competition test, passages included, and of
     passage-less CLIcK Language (where the second opinion is asked about every question).
+    (a) is also read at other ``router.threshold`` values (``lofo.threshold_frontier``): the worst 국어 family,
+    the worst 사회 family and the five-choice 사회 figure at each — the trade a user picks a threshold on.
 
     python benchmarks/router_bench.py [--router DIR] [--skip-lofo] [--no-student] [--no-second-opinion]
 
@@ -51,7 +53,14 @@ def main() -> int:
     from rag.router import make_router
     from rag.router.classifier import TfidfLogReg
     from rag.router.families import competition_test_relabelled, default_training
-    from rag.router.lofo import five_choice_social, leave_one_family_out, summary, table
+    from rag.router.lofo import (
+        five_choice_social,
+        frontier_table,
+        leave_one_family_out,
+        summary,
+        table,
+        threshold_frontier,
+    )
     from rag.router.second_opinion import default_second_opinion
     from rag.router.topic_student import default_student
     from rag.router.training import train_classifier
@@ -71,6 +80,7 @@ def main() -> int:
                                    progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f}"))
         console.print(table(res))
         console.print(f"(a) leave one family out: {time.time() - t:.0f}s")
+        console.print(frontier_table(threshold_frontier(res)))
         summ = summary(res)
         worst = summ["worst_family"]
         five = five_choice_social(res)

@@ -1,5 +1,8 @@
 """The router's question families (``rag.router.families``, the synthetic look-alikes) and the
 leave-one-family-out folds (``rag.router.lofo``)."""
+import json
+
+import pytest
 from router_helpers import use_small_families
 
 from rag.data import load_questions
@@ -123,6 +126,26 @@ def test_leave_one_family_out_on_small_families(data_root, monkeypatch):
     assert by["mmmlu"].changed_count_social is not None and by["kice"].changed_count_social is None
     s = lofo.summary(res)
     assert s["worst_family"] == min(r.accuracy for r in res)
+    json.dumps(s)  # the per-question scores stay out of the summary
+
+
+def test_threshold_frontier_rereads_the_folds(data_root, monkeypatch):
+    """At the configured threshold the frontier gives the folds' own figures; at 0 everything is routed 사회."""
+    from rag.router import lofo
+
+    use_small_families(monkeypatch, ("kice", "klue-mrc", "mmmlu", "click-social"))
+    res = lofo.leave_one_family_out(data_root, train_cap=40)
+    by = {r.family: r for r in res}
+    pts = {p.threshold: p for p in lofo.threshold_frontier(res, (0.0, 0.5, 1.01))}
+    at = pts[0.5]
+    assert at.worst_korean == min(by["kice"].accuracy, by["klue-mrc"].accuracy)
+    assert at.worst_social == min(by["mmmlu"].accuracy, by["click-social"].accuracy)
+    assert at.worst_family == lofo.summary(res)["worst_family"]
+    assert at.five_choice_social == lofo.five_choice_social(res)
+    assert pts[0.0].worst_social == 1.0 and pts[0.0].worst_korean == 0.0 and pts[0.0].five_choice_social == 1.0
+    assert pts[1.01].worst_social == 0.0 and pts[1.01].worst_korean == 1.0
+    with pytest.raises(ValueError, match="per-question scores"):
+        lofo.threshold_frontier([r for r in res if r.family == "kice"][:0])
 
 
 def test_hash_bucket_halves_are_disjoint(data_root):

@@ -192,7 +192,9 @@ def cmd_eval(args) -> int:
 
 
 def cmd_lofo(args) -> int:
-    from .lofo import leave_one_family_out, summary, table
+    from dataclasses import asdict
+
+    from .lofo import frontier_table, leave_one_family_out, summary, table, threshold_frontier
 
     names = _family_names(args.families) or None
     console = Console(stderr=True)
@@ -202,6 +204,10 @@ def cmd_lofo(args) -> int:
                                progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f} ({s:.0f}s)"))
     Console().print(table(res))
     summ = summary(res)
+    if any(not r.synthetic for r in res):
+        frontier = threshold_frontier(res)
+        Console().print(frontier_table(frontier))
+        summ["threshold_frontier"] = [asdict(p) for p in frontier]
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "router_lofo.json").write_text(json.dumps(summ, ensure_ascii=False, indent=1))

@@ -6,13 +6,14 @@ another question of the family for 4-choice items, one wrong choice dropped from
 route must not depend on how many choices there are.
 
     rows = leave_one_family_out(root)            # one FamilyResult per family
+    threshold_frontier(rows)                     # the same folds read at other router.threshold values
     python -m rag.router lofo [--families a,b] [--out DIR]
 """
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,10 @@ class FamilyResult:
     changed_count_social: float | None  # 사회 families: share still 사회 with a choice added / removed
     synthetic: bool
     eval_only: bool = False
+    #: p_social of every question as routed at the configured threshold (and with the choice count changed, 사회
+    #: families): what ``threshold_frontier`` re-reads at other thresholds; left out of ``summary``
+    p_social: np.ndarray | None = field(default=None, repr=False, compare=False)
+    p_changed: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def change_choice_count(questions: list[Question]) -> list[Question]:
@@ -210,10 +215,11 @@ def _route_family(decide, name: str, qs: list[Question], feats, shifted, cfg: Ro
     gold = np.array([q.domain == SOCIAL for q in qs])
     p, coverage = decide(feats, False)
     unsure = uncertain_mask(p, coverage, cfg)
-    changed = None if shifted is None else float(np.mean(decide(shifted, True)[0] >= cfg.threshold))
+    p_changed = None if shifted is None else decide(shifted, True)[0]
+    changed = None if p_changed is None else float(np.mean(p_changed >= cfg.threshold))
     return FamilyResult(name, fam.domain, len(gold), float(np.mean((p >= cfg.threshold) == gold)),
                         float(np.mean((p >= cfg.threshold) | unsure)), float(np.mean(unsure)), changed,
-                        fam.synthetic, fam.eval_only)
+                        fam.synthetic, fam.eval_only, p_social=np.asarray(p), p_changed=p_changed)
 
 
 def table(results: list[FamilyResult]):
@@ -245,5 +251,60 @@ def summary(results: list[FamilyResult]) -> dict:
     return {"worst_family": min(r.accuracy for r in real) if real else float("nan"),
             "worst_family_name": min(real, key=lambda r: r.accuracy).family if real else None,
             "changed_count_social": min(changed) if changed else float("nan"),
-            "families": [asdict(r) for r in results]}
+            "families": [{k: v for k, v in asdict(r).items() if k not in ("p_social", "p_changed")}
+                         for r in results]}
+
+
+#: thresholds ``threshold_frontier`` reads the folds at by default (``router.threshold``; 0.5 is the shipped one)
+FRONTIER_THRESHOLDS = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
+
+
+@dataclass
+class FrontierPoint:
+    threshold: float
+    worst_korean: float  # lowest accuracy over the real 국어 families left out
+    worst_korean_name: str
+    worst_social: float  # lowest accuracy over the real 사회 families (left out or never trained on)
+    worst_social_name: str
+    five_choice_social: float  # as ``five_choice_social``, at this threshold
+    worst_family: float  # min(worst_korean, worst_social)
+
+
+def threshold_frontier(results: list[FamilyResult], thresholds=FRONTIER_THRESHOLDS) -> list[FrontierPoint]:
+    """The same folds read at other ``router.threshold`` values: the worst real 국어 family, the worst real 사회
+    family and the five-choice 사회 figure at each. A lower threshold sends more of both domains to 사회 (whose path
+    retrieves): what it buys on real 수능 사회 and costs on left-out 국어 families, without refitting. Each
+    question keeps the second-opinion decision it got at the configured threshold (which questions were asked
+    moves a little with the threshold), so read it as the trade, not as a rerun."""
+    real = [r for r in results if not r.synthetic and r.p_social is not None]
+    if not real:
+        raise ValueError("no real family with per-question scores to read the frontier from")
+    out = []
+    for t in thresholds:
+        acc = {r.family: float(np.mean((r.p_social >= t) == (r.domain == SOCIAL))) for r in real}
+        kor = [r.family for r in real if r.domain != SOCIAL]
+        soc = [r.family for r in real if r.domain == SOCIAL]
+        five = [acc[n] for n in ("sat-history", "ksat-social") if n in acc]
+        five += [float(np.mean(r.p_changed >= t)) for r in real if r.p_changed is not None]
+        wk = min(kor, key=acc.get) if kor else None
+        ws = min(soc, key=acc.get) if soc else None
+        out.append(FrontierPoint(float(t), acc[wk] if wk else float("nan"), wk or "-",
+                                 acc[ws] if ws else float("nan"), ws or "-", min(five) if five else float("nan"),
+                                 min(acc.values())))
+    return out
+
+
+def frontier_table(points: list[FrontierPoint]):
+    """``threshold_frontier`` as a rich table."""
+    from rich.table import Table
+
+    t = Table(title="the same folds at other router.threshold values (lower: more questions down the 사회 path)",
+              title_justify="left")
+    for c in ("threshold", "worst 국어 family", "worst 사회 family", "five-choice 사회", "worst family"):
+        t.add_column(c, justify="right")
+    for p in points:
+        t.add_row(f"{p.threshold:.2f}", f"{p.worst_korean:.3f} {p.worst_korean_name}",
+                  f"{p.worst_social:.3f} {p.worst_social_name}", f"{p.five_choice_social:.3f}",
+                  f"{p.worst_family:.3f}")
+    return t
 
