@@ -11,8 +11,9 @@
     2020–2024 and half of CLIcK left out) on competition test, with the labels as given and with the
     ``ksat-social`` rows relabelled 사회; questions/s of routing competition test, passages included, and of
     passage-less CLIcK Language (where the second opinion is asked about every question).
-    (a) is also read at other ``router.threshold`` values (``lofo.threshold_frontier``): the worst 국어 family,
-    the worst 사회 family and the five-choice 사회 figure at each — the trade a user picks a threshold on.
+    (a) is also routed with other ``router.threshold`` values (``lofo.threshold_frontier``, the same fitted
+    models): the worst 국어 family, the worst 사회 family and the five-choice 사회 figure at each — the trade a user
+    picks a threshold on.
 
     python benchmarks/router_bench.py [--router DIR] [--skip-lofo] [--no-student] [--no-second-opinion]
 
@@ -54,6 +55,7 @@ def main() -> int:
     from rag.router.classifier import TfidfLogReg
     from rag.router.families import competition_test_relabelled, default_training
     from rag.router.lofo import (
+        FRONTIER_THRESHOLDS,
         five_choice_social,
         frontier_table,
         leave_one_family_out,
@@ -76,7 +78,7 @@ def main() -> int:
     worst, five = float("nan"), float("nan")
     if not args.skip_lofo:
         t = time.time()
-        res = leave_one_family_out(root, student=student, second_opinion=second,
+        res = leave_one_family_out(root, student=student, second_opinion=second, thresholds=FRONTIER_THRESHOLDS,
                                    progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f}"))
         console.print(table(res))
         console.print(f"(a) leave one family out: {time.time() - t:.0f}s")

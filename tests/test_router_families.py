@@ -129,23 +129,30 @@ def test_leave_one_family_out_on_small_families(data_root, monkeypatch):
     json.dumps(s)  # the per-question scores stay out of the summary
 
 
-def test_threshold_frontier_rereads_the_folds(data_root, monkeypatch):
-    """At the configured threshold the frontier gives the folds' own figures; at 0 everything is routed 사회."""
+def test_threshold_frontier_routes_the_folds_at_other_thresholds(data_root, monkeypatch):
+    """At the configured threshold the frontier gives the folds' own figures; at 0 everything is routed 사회; at
+    another threshold it is what the folds give when routed with that ``router.threshold``."""
+    from common.config import RouterConfig
     from rag.router import lofo
 
     use_small_families(monkeypatch, ("kice", "klue-mrc", "mmmlu", "click-social"))
-    res = lofo.leave_one_family_out(data_root, train_cap=40)
+    res = lofo.leave_one_family_out(data_root, train_cap=40, thresholds=(0.0, 0.3, 0.5))
     by = {r.family: r for r in res}
-    pts = {p.threshold: p for p in lofo.threshold_frontier(res, (0.0, 0.5, 1.01))}
+    pts = {p.threshold: p for p in lofo.threshold_frontier(res)}
+    assert sorted(pts) == [0.0, 0.3, 0.5]
     at = pts[0.5]
     assert at.worst_korean == min(by["kice"].accuracy, by["klue-mrc"].accuracy)
     assert at.worst_social == min(by["mmmlu"].accuracy, by["click-social"].accuracy)
     assert at.worst_family == lofo.summary(res)["worst_family"]
     assert at.five_choice_social == lofo.five_choice_social(res)
     assert pts[0.0].worst_social == 1.0 and pts[0.0].worst_korean == 0.0 and pts[0.0].five_choice_social == 1.0
-    assert pts[1.01].worst_social == 0.0 and pts[1.01].worst_korean == 1.0
+    low = {r.family: r for r in lofo.leave_one_family_out(data_root, train_cap=40,
+                                                          cfg=RouterConfig(name="classifier", threshold=0.3))}
+    assert pts[0.3].worst_korean == min(low["kice"].accuracy, low["klue-mrc"].accuracy)
+    assert pts[0.3].worst_social == min(low["mmmlu"].accuracy, low["click-social"].accuracy)
+    assert pts[0.3].five_choice_social == lofo.five_choice_social(list(low.values()))
     with pytest.raises(ValueError, match="per-question scores"):
-        lofo.threshold_frontier([r for r in res if r.family == "kice"][:0])
+        lofo.threshold_frontier([])
 
 
 def test_hash_bucket_halves_are_disjoint(data_root):

@@ -125,8 +125,16 @@ def test_leave_one_family_out_with_the_second_opinion(data_root, monkeypatch, to
 
     use_small_families(monkeypatch, ("kice", "click-korean", "mmmlu", "click-social"))
     plain = {r.family: r for r in lofo.leave_one_family_out(data_root, train_cap=40)}
-    with_second = {r.family: r for r in lofo.leave_one_family_out(data_root, train_cap=40, second_opinion=topic)}
+    with_second = {r.family: r for r in lofo.leave_one_family_out(data_root, train_cap=40, second_opinion=topic,
+                                                                  thresholds=(0.35,))}
     assert sorted(with_second) == sorted(plain) == ["click-korean", "click-social", "kice", "mmmlu"]
+    # routed with another threshold inside the same folds: as a run with that router.threshold, the second model
+    # asked where it would be asked at that threshold
+    at = {r.family: r for r in lofo.leave_one_family_out(data_root, train_cap=40, second_opinion=topic,
+                                                         cfg=RouterConfig(name="classifier", threshold=0.35))}
+    for n, r in with_second.items():
+        assert np.allclose(r.scores[0.35][0], at[n].scores[0.35][0]), n
+        assert float(np.mean((r.scores[0.35][0] >= 0.35) == (r.domain == "social"))) == at[n].accuracy
     assert all(r.n == 40 and 0 <= r.accuracy <= 1 for r in with_second.values())
     assert with_second["mmmlu"].changed_count_social is not None
     # CLIcK's passage-less items are asked: their routes are not the words-alone routes in every fold

@@ -6,13 +6,15 @@ another question of the family for 4-choice items, one wrong choice dropped from
 route must not depend on how many choices there are.
 
     rows = leave_one_family_out(root)            # one FamilyResult per family
-    threshold_frontier(rows)                     # the same folds read at other router.threshold values
+    rows = leave_one_family_out(root, thresholds=FRONTIER_THRESHOLDS)
+    threshold_frontier(rows)                     # the same folds routed with other router.threshold values
     python -m rag.router lofo [--families a,b] [--out DIR]
 """
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from .features import FeatureExtractor
 from .second_opinion import (
     SECOND_OPINION_CAP,
     SECOND_OPINION_WEIGHT,
+    asks_second_opinion,
     has_passages,
     sigmoid,
     with_second_opinion,
@@ -54,10 +57,9 @@ class FamilyResult:
     changed_count_social: float | None  # 사회 families: share still 사회 with a choice added / removed
     synthetic: bool
     eval_only: bool = False
-    #: p_social of every question as routed at the configured threshold (and with the choice count changed, 사회
-    #: families): what ``threshold_frontier`` re-reads at other thresholds; left out of ``summary``
-    p_social: np.ndarray | None = field(default=None, repr=False, compare=False)
-    p_changed: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: threshold → (p_social of every question routed with that ``router.threshold``, the same with the choice
+    #: count changed for 사회 families, else None): what ``threshold_frontier`` reads; left out of ``summary``
+    scores: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def change_choice_count(questions: list[Question]) -> list[Question]:
@@ -87,13 +89,14 @@ def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: 
                          embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
                          gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
                          topic=None, student=None, term_dropout: float = TERM_DROPOUT, second_opinion=None,
-                         second_weight: float = SECOND_OPINION_WEIGHT, second_cap: int = SECOND_OPINION_CAP
-                         ) -> list[FamilyResult]:
+                         second_weight: float = SECOND_OPINION_WEIGHT, second_cap: int = SECOND_OPINION_CAP,
+                         thresholds: Sequence[float] = ()) -> list[FamilyResult]:
     """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
     training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full.
     ``topic``: the opt-in ``topics.TopicFeatures`` block; ``student``: a ``topic_student.TopicStudent`` (fitted
     on knowledge-base text only, never on a family's rows, so one student serves every fold); ``second_opinion``:
-    a ``topics.TopicFeatures`` for the encoder's second opinion (``second_opinion.py``), fitted in each fold too."""
+    a ``topics.TopicFeatures`` for the encoder's second opinion (``second_opinion.py``), fitted in each fold too;
+    ``thresholds``: other ``router.threshold`` values every family is also routed with (``threshold_frontier``)."""
     fx = FeatureExtractor(n_anchors=n_anchors if embedding_weight > 0 else 0, topic=topic, student=student)
     fams = load_families(root, names)
     feats, shifted = family_features(fams, fx)
@@ -107,7 +110,7 @@ def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: 
     return folds_from_features(fams, feats, shifted, train_cap=train_cap, C=C, passage_weight=passage_weight,
                                cfg=cfg, progress=progress, embedding_weight=embedding_weight,
                                gated_weight=gated_weight, passage_prior=passage_prior, term_dropout=term_dropout,
-                               second=second)
+                               second=second, thresholds=thresholds)
 
 
 @dataclass
@@ -151,8 +154,8 @@ def folds_from_features(fams: dict[str, list[Question]], feats: dict, shifted: d
                         C: float = C_DEFAULT, passage_weight: float = PASSAGE_WEIGHT, cfg: RouterConfig | None = None,
                         progress=None, embedding_weight: float = EMBEDDING_WEIGHT,
                         gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
-                        term_dropout: float = TERM_DROPOUT, second: SecondOpinionFeatures | None = None
-                        ) -> list[FamilyResult]:
+                        term_dropout: float = TERM_DROPOUT, second: SecondOpinionFeatures | None = None,
+                        thresholds: Sequence[float] = ()) -> list[FamilyResult]:
     """The folds of ``leave_one_family_out`` over features already extracted (``family_features``): a study can
     extend the features (``benchmarks/router_topic_probe.py`` appends a sentence encoder's topic block) and
     reuse the same folds. ``second``: the second opinion's features; its model is fitted in each fold as well."""
@@ -178,7 +181,8 @@ def folds_from_features(fams: dict[str, list[Question]], feats: dict, shifted: d
         routed = [held] if held else [n for n in fams if FAMILIES.get(n).eval_only]
         for name in routed:
             decide = _decider(model, second_model, second, name, cfg)
-            results.append(_route_family(decide, name, fams[name], feats[name], shifted.get(name), cfg))
+            results.append(_route_family(decide, name, fams[name], feats[name], shifted.get(name), cfg,
+                                         thresholds))
             if progress:
                 progress(results[-1], time.time() - t)
     return results
@@ -198,28 +202,40 @@ def _fit(rows: list[tuple], fit: dict) -> TfidfLogReg:
 
 def _decider(model: TfidfLogReg, second_model: TfidfLogReg | None, second: SecondOpinionFeatures | None, name: str,
              cfg: RouterConfig):
-    """``decide(feats, shifted: bool)`` → (p_social, coverage) of a family's questions as the router routes them:
-    the words alone, or with the second opinion where it is asked (``second_opinion.with_second_opinion``)."""
-    def decide(feats, is_shifted: bool):
+    """``decide(feats, shifted: bool, thresholds)`` → ({threshold: p_social}, coverage) of a family's questions as
+    the router routes them with each ``router.threshold``: the words alone, or with the second opinion where it is
+    asked at that threshold (``second_opinion.with_second_opinion``). The first model runs once; the second once,
+    over the questions any threshold asks it about."""
+    def decide(feats, is_shifted: bool, thresholds: Sequence[float]):
         d, cov = model.decision(feats), model.coverage(feats)
-        if second_model is not None:
-            f2 = (second.shifted if is_shifted else second.feats)[name]
-            d = with_second_opinion(d, has_passages(feats), cov,
-                                    lambda idx: second_model.decision([f2[i] for i in idx]), second.weight, cfg)
-        return sigmoid(d), cov
+        cfgs = {t: cfg.model_copy(update={"threshold": float(t)}) for t in thresholds}
+        if second_model is None:
+            return {t: sigmoid(d) for t in cfgs}, cov
+        f2 = (second.shifted if is_shifted else second.feats)[name]
+        passage = has_passages(feats)
+        asked = np.flatnonzero(np.any([asks_second_opinion(passage, d, cov, c) for c in cfgs.values()], axis=0))
+        said = np.zeros(len(d))
+        if asked.size:
+            said[asked] = second_model.decision([f2[i] for i in asked])
+        return {t: sigmoid(with_second_opinion(d, passage, cov, lambda idx: said[idx], second.weight, c))
+                for t, c in cfgs.items()}, cov
     return decide
 
 
-def _route_family(decide, name: str, qs: list[Question], feats, shifted, cfg: RouterConfig) -> FamilyResult:
+def _route_family(decide, name: str, qs: list[Question], feats, shifted, cfg: RouterConfig,
+                  thresholds: Sequence[float] = ()) -> FamilyResult:
     fam = FAMILIES.get(name)
     gold = np.array([q.domain == SOCIAL for q in qs])
-    p, coverage = decide(feats, False)
+    ts = sorted({float(cfg.threshold), *map(float, thresholds)})
+    ps, coverage = decide(feats, False, ts)
+    changed_ps = None if shifted is None else decide(shifted, True, ts)[0]
+    p = ps[cfg.threshold]
     unsure = uncertain_mask(p, coverage, cfg)
-    p_changed = None if shifted is None else decide(shifted, True)[0]
-    changed = None if p_changed is None else float(np.mean(p_changed >= cfg.threshold))
+    changed = None if changed_ps is None else float(np.mean(changed_ps[cfg.threshold] >= cfg.threshold))
     return FamilyResult(name, fam.domain, len(gold), float(np.mean((p >= cfg.threshold) == gold)),
                         float(np.mean((p >= cfg.threshold) | unsure)), float(np.mean(unsure)), changed,
-                        fam.synthetic, fam.eval_only, p_social=np.asarray(p), p_changed=p_changed)
+                        fam.synthetic, fam.eval_only,
+                        scores={t: (ps[t], None if changed_ps is None else changed_ps[t]) for t in ts})
 
 
 def table(results: list[FamilyResult]):
@@ -251,8 +267,7 @@ def summary(results: list[FamilyResult]) -> dict:
     return {"worst_family": min(r.accuracy for r in real) if real else float("nan"),
             "worst_family_name": min(real, key=lambda r: r.accuracy).family if real else None,
             "changed_count_social": min(changed) if changed else float("nan"),
-            "families": [{k: v for k, v in asdict(r).items() if k not in ("p_social", "p_changed")}
-                         for r in results]}
+            "families": [{k: v for k, v in asdict(r).items() if k != "scores"} for r in results]}
 
 
 #: thresholds ``threshold_frontier`` reads the folds at by default (``router.threshold``; 0.5 is the shipped one)
@@ -270,22 +285,22 @@ class FrontierPoint:
     worst_family: float  # min(worst_korean, worst_social)
 
 
-def threshold_frontier(results: list[FamilyResult], thresholds=FRONTIER_THRESHOLDS) -> list[FrontierPoint]:
-    """The same folds read at other ``router.threshold`` values: the worst real 국어 family, the worst real 사회
-    family and the five-choice 사회 figure at each. A lower threshold sends more of both domains to 사회 (whose path
-    retrieves): what it buys on real 수능 사회 and costs on left-out 국어 families, without refitting. Each
-    question keeps the second-opinion decision it got at the configured threshold (which questions were asked
-    moves a little with the threshold), so read it as the trade, not as a rerun."""
-    real = [r for r in results if not r.synthetic and r.p_social is not None]
+def threshold_frontier(results: list[FamilyResult]) -> list[FrontierPoint]:
+    """The folds routed with other ``router.threshold`` values (``leave_one_family_out(..., thresholds=...)``; the
+    same fitted models, each family re-decided as the router would, the second opinion asked where it would be at
+    that threshold): the worst real 국어 family, the worst real 사회 family and the five-choice 사회 figure at each. A
+    lower threshold sends more of both domains to 사회 (whose path retrieves): what it buys on real 수능 사회 and
+    costs on left-out 국어 families."""
+    real = [r for r in results if not r.synthetic and r.scores]
     if not real:
         raise ValueError("no real family with per-question scores to read the frontier from")
     out = []
-    for t in thresholds:
-        acc = {r.family: float(np.mean((r.p_social >= t) == (r.domain == SOCIAL))) for r in real}
+    for t in sorted(set.intersection(*(set(r.scores) for r in real))):
+        acc = {r.family: float(np.mean((r.scores[t][0] >= t) == (r.domain == SOCIAL))) for r in real}
         kor = [r.family for r in real if r.domain != SOCIAL]
         soc = [r.family for r in real if r.domain == SOCIAL]
         five = [acc[n] for n in ("sat-history", "ksat-social") if n in acc]
-        five += [float(np.mean(r.p_changed >= t)) for r in real if r.p_changed is not None]
+        five += [float(np.mean(r.scores[t][1] >= t)) for r in real if r.scores[t][1] is not None]
         wk = min(kor, key=acc.get) if kor else None
         ws = min(soc, key=acc.get) if soc else None
         out.append(FrontierPoint(float(t), acc[wk] if wk else float("nan"), wk or "-",
