@@ -208,7 +208,8 @@ def cmd_lofo(args) -> int:
     res = leave_one_family_out(RunConfig().data.root, names, C=args.C, embedding_weight=args.embedding_weight,
                                gated_weight=args.gated_weight, passage_prior=args.passage_prior, topic=_topic(args),
                                student=_student(args), second_opinion=_second_opinion(args),
-                               thresholds=FRONTIER_THRESHOLDS, progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f} ({s:.0f}s)"))
+                               thresholds=FRONTIER_THRESHOLDS,
+                               progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f} ({s:.0f}s)"))
     Console().print(table(res))
     summ = summary(res)
     if any(not r.synthetic for r in res):

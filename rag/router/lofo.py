@@ -208,9 +208,10 @@ def _decider(model: TfidfLogReg, second_model: TfidfLogReg | None, second: Secon
     over the questions any threshold asks it about."""
     def decide(feats, is_shifted: bool, thresholds: Sequence[float]):
         d, cov = model.decision(feats), model.coverage(feats)
-        cfgs = {t: cfg.model_copy(update={"threshold": float(t)}) for t in thresholds}
         if second_model is None:
-            return {t: sigmoid(d) for t in cfgs}, cov
+            p = sigmoid(d)
+            return {t: p for t in thresholds}, cov
+        cfgs = {t: cfg.model_copy(update={"threshold": float(t)}) for t in thresholds}
         f2 = (second.shifted if is_shifted else second.feats)[name]
         passage = has_passages(feats)
         asked = np.flatnonzero(np.any([asks_second_opinion(passage, d, cov, c) for c in cfgs.values()], axis=0))
@@ -253,10 +254,14 @@ def table(results: list[FamilyResult]):
     return t
 
 
+#: the 5-choice 사회 families: sat-history (left out) and ksat-social (never trained on)
+FIVE_CHOICE_FAMILIES = ("sat-history", "ksat-social")
+
+
 def five_choice_social(results: list[FamilyResult]) -> float:
-    """The lowest of: the 5-choice 사회 families (sat-history, left out; ksat-social, never trained on) and every
-    real 사회 family routed with its choice count changed (nan when none was routed)."""
-    five = [r.accuracy for r in results if r.family in ("sat-history", "ksat-social")]
+    """The lowest of: the 5-choice 사회 families (``FIVE_CHOICE_FAMILIES``) and every real 사회 family routed with its
+    choice count changed (nan when none was routed)."""
+    five = [r.accuracy for r in results if r.family in FIVE_CHOICE_FAMILIES]
     five += [r.changed_count_social for r in results if r.changed_count_social is not None and not r.synthetic]
     return min(five) if five else float("nan")
 
@@ -299,7 +304,7 @@ def threshold_frontier(results: list[FamilyResult]) -> list[FrontierPoint]:
         acc = {r.family: float(np.mean((r.scores[t][0] >= t) == (r.domain == SOCIAL))) for r in real}
         kor = [r.family for r in real if r.domain != SOCIAL]
         soc = [r.family for r in real if r.domain == SOCIAL]
-        five = [acc[n] for n in ("sat-history", "ksat-social") if n in acc]
+        five = [acc[n] for n in FIVE_CHOICE_FAMILIES if n in acc]
         five += [float(np.mean(r.scores[t][1] >= t)) for r in real if r.scores[t][1] is not None]
         wk = min(kor, key=acc.get) if kor else None
         ws = min(soc, key=acc.get) if soc else None
