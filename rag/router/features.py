@@ -12,7 +12,7 @@ passage) and on the real 수능 — 5 choices and a 자료 passage for every 사
 * ``passage_terms``: character bigrams inside the words of the passage's first ``passage_chars`` characters
   (``p:``), a block of its own that the model weighs down. Not Kiwi morphemes: Kiwi's analysis was 83% of
   routing time and the passage three quarters of the text it read; bigrams route left-out families within
-  0.01 of morphemes (README, Routing) at ~2.5× the speed. A question without a passage has none (never a
+  0.01 of morphemes (docs/routing.md) at ~2.5× the speed. A question without a passage has none (never a
   "no passage" term: that is the passage-length shortcut again);
 * ``dense``: (1–3) how much of each choice's content is found in the passage, <보기> and question (mean, max
   and min over choices; a content morpheme counts as found when its form occurs in that text, spaces
@@ -48,7 +48,7 @@ CONTENT_TAGS = ("NN", "VV", "VA", "XR", "SL", "SH", "SN", "MA")
 #: terms. Each training family words its instructions its own way (KICE "적절한", KMMLU "옳은", CLIcK and the KoBEST
 #: look-alikes "고르십시오"), so the words separated the families and the fit leaned on them: ``q:고르/VV`` alone gave a
 #: stem −3.4 to −5.2 logits towards 국어, and the real 수능 윤리·법 items "갑, 을 사상가들의 입장으로 적절한 것만을
-#: <보기>에서 고른 것은?" went to 국어 (README, Routing: ksat-social 0.878 → 0.937 without them, CLIcK Language 0.905 → 0.862)
+#: <보기>에서 고른 것은?" went to 국어 (docs/routing.md: ksat-social 0.878 → 0.937 without them, CLIcK Language 0.905 → 0.862)
 INSTRUCTION_WORDS = frozenset(["다음", "대하", "설명", "옳", "적절", "않", "가장", "것", "고르", "보", "있", "대로", "밑줄",
                                "치", "이해", "해당", "무엇", "모두", "내용", "들어가"])
 DENSE_NAMES = ("overlap_mean", "overlap_max", "overlap_min", "language_terms", "social_terms", "choice_in_passage",

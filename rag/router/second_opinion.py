@@ -14,7 +14,7 @@ The second model is a ``TfidfLogReg`` fitted like the router, with the topic blo
 encoded once; the encoding is cached by ``topics.TopicFeatures``). It is saved inside the router's directory
 (``second_opinion/``), its weight in the router's meta; ``router.second_opinion: false`` routes by the words alone.
 
-Measured by ``benchmarks/router_bench.py`` when it came (2026-12-06, thirteenth session, 2 cores; README Routing
+Measured by ``benchmarks/router_bench.py`` when it came (2026-12-06, thirteenth session, 2 cores; docs/routing.md
 has the current figures): worst left-out family 0.886 → 0.905 (CLIcK Language 0.886 → 0.905, KICE 0.916 → 0.922,
 MMMLU 0.912 → 0.908), five-choice 사회 0.935 → 0.941, competition test relabelled 0.927 → 0.925, at 368–404
 questions/s on competition test (605–662 by the words alone) and 26/s on passage-less CLIcK Language.
@@ -30,7 +30,7 @@ from common.config import RouterConfig
 from .base import uncertain_mask
 
 #: weight of the second model's logit in the average (0.5: the mean of the two), and its training rows per family;
-#: chosen on the leave-one-family-out folds among 0.5 / 0.7 and 500 / 1,500 (README Routing)
+#: chosen on the leave-one-family-out folds among 0.5 / 0.7 and 500 / 1,500 (docs/routing.md)
 SECOND_OPINION_WEIGHT = 0.5
 SECOND_OPINION_CAP = 1500
 #: where a router keeps its second model

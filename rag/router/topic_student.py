@@ -10,7 +10,7 @@ computes for a question — the TF-IDF of its content morphemes and its Kiwi mor
 columns. Routing adds a sparse dot product: a word seen in the corpus (조음, 텔레마케팅, 표본오차) carries the
 topic the encoder gave the sentences it occurs in, whether or not a training family used it.
 
-Measured on the leave-one-family-out folds (2026-12-03, ninth session; README Routing): MMMLU 0.880 → 0.908, KMMLU
+Measured on the leave-one-family-out folds (2026-12-03, ninth session; docs/routing.md): MMMLU 0.880 → 0.908, KMMLU
 0.913 → 0.916 (with a choice changed 0.932 → 0.941), five-choice 사회 0.932 → 0.940, CLIcK Language 0.874 → 0.880,
 but KLUE-MRC 0.966 → 0.955 and KICE 0.913 → 0.907 (more 국어 reading items sent down the 사회 path: a retrieval
 spent, not an answer lost). ``weight`` (1.5) and ``alpha`` (1) were chosen there among 1 / 1.5 / 2 and 0.3 / 1.
@@ -36,7 +36,7 @@ from common.config import EncoderConfig
 
 from .topics import PROTOTYPES, cache_key, cached_array, topic_block, topic_encoder_config
 
-#: scale of the student's columns before the classifier's embedding weight, and the ridge penalty (README Routing)
+#: scale of the student's columns before the classifier's embedding weight, and the ridge penalty (docs/routing.md)
 STUDENT_WEIGHT = 1.5
 STUDENT_ALPHA = 1.0
 #: what ``student_corpus`` samples by default (seeded)
