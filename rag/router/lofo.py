@@ -290,6 +290,13 @@ class FrontierPoint:
     worst_family: float  # min(worst_korean, worst_social)
 
 
+def _at_threshold(r: FamilyResult, t: float) -> FamilyResult:
+    """``r`` as routed with ``router.threshold`` ``t``: its accuracy and changed-count share read from ``r.scores``."""
+    p, changed = r.scores[t]
+    return replace(r, accuracy=float(np.mean((p >= t) == (r.domain == SOCIAL))),
+                   changed_count_social=None if changed is None else float(np.mean(changed >= t)))
+
+
 def threshold_frontier(results: list[FamilyResult]) -> list[FrontierPoint]:
     """The folds routed with other ``router.threshold`` values (``leave_one_family_out(..., thresholds=...)``; the
     same fitted models, each family re-decided as the router would, the second opinion asked where it would be at
@@ -301,16 +308,12 @@ def threshold_frontier(results: list[FamilyResult]) -> list[FrontierPoint]:
         raise ValueError("no real family with per-question scores to read the frontier from")
     out = []
     for t in sorted(set.intersection(*(set(r.scores) for r in real))):
-        acc = {r.family: float(np.mean((r.scores[t][0] >= t) == (r.domain == SOCIAL))) for r in real}
-        kor = [r.family for r in real if r.domain != SOCIAL]
-        soc = [r.family for r in real if r.domain == SOCIAL]
-        five = [acc[n] for n in FIVE_CHOICE_FAMILIES if n in acc]
-        five += [float(np.mean(r.scores[t][1] >= t)) for r in real if r.scores[t][1] is not None]
-        wk = min(kor, key=acc.get) if kor else None
-        ws = min(soc, key=acc.get) if soc else None
-        out.append(FrontierPoint(float(t), acc[wk] if wk else float("nan"), wk or "-",
-                                 acc[ws] if ws else float("nan"), ws or "-", min(five) if five else float("nan"),
-                                 min(acc.values())))
+        at = [_at_threshold(r, t) for r in real]
+        wk = min((r for r in at if r.domain != SOCIAL), key=lambda r: r.accuracy, default=None)
+        ws = min((r for r in at if r.domain == SOCIAL), key=lambda r: r.accuracy, default=None)
+        out.append(FrontierPoint(float(t), wk.accuracy if wk else float("nan"), wk.family if wk else "-",
+                                 ws.accuracy if ws else float("nan"), ws.family if ws else "-",
+                                 five_choice_social(at), min(r.accuracy for r in at)))
     return out
 
 
