@@ -230,13 +230,19 @@ def _route_family(decide, name: str, qs: list[Question], feats, shifted, cfg: Ro
     ts = sorted({float(cfg.threshold), *map(float, thresholds)})
     ps, coverage = decide(feats, False, ts)
     changed_ps = None if shifted is None else decide(shifted, True, ts)[0]
+    scores = {t: (ps[t], None if changed_ps is None else changed_ps[t]) for t in ts}
     p = ps[cfg.threshold]
     unsure = uncertain_mask(p, coverage, cfg)
-    changed = None if changed_ps is None else float(np.mean(changed_ps[cfg.threshold] >= cfg.threshold))
-    return FamilyResult(name, fam.domain, len(gold), float(np.mean((p >= cfg.threshold) == gold)),
-                        float(np.mean((p >= cfg.threshold) | unsure)), float(np.mean(unsure)), changed,
-                        fam.synthetic, fam.eval_only,
-                        scores={t: (ps[t], None if changed_ps is None else changed_ps[t]) for t in ts})
+    accuracy, changed = _shares_at(gold, *scores[cfg.threshold], cfg.threshold)
+    return FamilyResult(name, fam.domain, len(gold), accuracy, float(np.mean((p >= cfg.threshold) | unsure)),
+                        float(np.mean(unsure)), changed, fam.synthetic, fam.eval_only, scores=scores)
+
+
+def _shares_at(social, p: np.ndarray, changed: np.ndarray | None, t: float) -> tuple[float, float | None]:
+    """(accuracy of the routes ``p_social ≥ t`` against ``social`` — per question or one bool —, share of the
+    changed-count routes still 사회, or None): the one rule ``_route_family`` and ``_at_threshold`` both read."""
+    return (float(np.mean((p >= t) == social)),
+            None if changed is None else float(np.mean(changed >= t)))
 
 
 def table(results: list[FamilyResult]):
@@ -292,9 +298,8 @@ class FrontierPoint:
 
 def _at_threshold(r: FamilyResult, t: float) -> FamilyResult:
     """``r`` as routed with ``router.threshold`` ``t``: its accuracy and changed-count share read from ``r.scores``."""
-    p, changed = r.scores[t]
-    return replace(r, accuracy=float(np.mean((p >= t) == (r.domain == SOCIAL))),
-                   changed_count_social=None if changed is None else float(np.mean(changed >= t)))
+    accuracy, changed = _shares_at(r.domain == SOCIAL, *r.scores[t], t)
+    return replace(r, accuracy=accuracy, changed_count_social=changed)
 
 
 def threshold_frontier(results: list[FamilyResult]) -> list[FrontierPoint]:
