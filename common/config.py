@@ -156,7 +156,9 @@ class RetrievalConfig(Section):
 # --------------------------------------------------------------------------- rag
 class RouterConfig(Section):
     name: str = Field("classifier", description="classifier | keywords | llm | always-social | always-korean.")
-    model: str | None = Field(None, description="Directory of a trained classifier router.")
+    model: str | None = Field("shipped:default", description="The classifier's artifact: shipped:NAME (a router "
+                              "shipped with the package; shipped:default is the default recipe's) or a directory "
+                              "written by `python -m router_training train`.")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="P(social) at or above which → social.")
     uncertain: Literal["retrieve", "label"] = Field(
         "retrieve", description="Questions the router is unsure of: 'retrieve' routes them to 사회 (retrieval "
@@ -292,6 +294,10 @@ def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
     return raw
 
 
+#: the largest config file read (a run config is a few KiB)
+CONFIG_MAX_BYTES = 1 << 20
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Load a YAML config (or the defaults when ``path`` is None), apply overrides, validate."""
     raw: dict = {}
@@ -299,7 +305,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
+            raise ConfigError(f"config file not found: {p}" if not p.exists() else f"{p}: not a regular file")
+        if p.stat().st_size > CONFIG_MAX_BYTES:
+            raise ConfigError(f"{p}: {p.stat().st_size:,} bytes; a run config is under {CONFIG_MAX_BYTES:,} bytes")
         try:
             text = p.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as e:

@@ -71,15 +71,33 @@ def _short_repr(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a mapping naming one key twice (YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} given twice (first on line "
+                                  f"{seen[key] + 1}); keep one")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def safe_yaml_load(text: str, origin: str) -> Any:
-    """``yaml.safe_load`` that refuses aliases (``*name``): a 300-byte file of nested aliases expands to
-    gigabytes once dumped, and a run config never needs them."""
+    """``yaml.safe_load`` that refuses aliases (``*name``: a 300-byte file of nested aliases expands to gigabytes
+    once dumped, and a run config never needs them) and keys given twice in one mapping."""
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
                 mark = event.start_mark
                 raise ConfigError(f"{origin}: line {mark.line + 1}: YAML aliases (*{event.anchor}) are not "
                                   f"allowed in configs; write the value out")
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except ConfigError as e:
+        if str(e).startswith(origin):
+            raise
+        raise ConfigError(f"{origin}: {e}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{origin}: not valid YAML: {e}") from None

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
-from common.cli import add_config_args, config_from_args, fail, positive_int
+from common.cli import add_config_args, command, config_from_args, fail, positive_int
 from common.config import (
     ConfigError,
     RunConfig,
@@ -59,6 +59,7 @@ def variant_config(cfg: RunConfig, overrides: list[str], name: str = "variant") 
         raise ConfigError(format_validation(e, f"grid variant {name!r}: {' '.join(overrides)}")) from None
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.ablate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -9,11 +9,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from common.cli import fail
+from common.cli import command, fail
 
 from .report import fmt_ci
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.compare", description=__doc__)
     ap.add_argument("runs", nargs="+", type=Path)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import fail, positive_int
+from common.cli import command, fail, positive_int
 from common.registry import Registry
 from rag.data import write_submission
 from rag.data.loaders import hash_bucket
@@ -271,6 +271,7 @@ def run(run_dirs: list[Path], method: str, out: Path, folds: int = 5, grid: int 
     return m
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.ensemble", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

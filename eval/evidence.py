@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from common.cli import add_config_args, config_from_args, fail, positive_float, positive_int
+from common.cli import add_config_args, command, config_from_args, fail, positive_float, positive_int
 from common.config import ConfigError, RunConfig, config_hash
 from knowledge_base.manifest import KBError, read_manifest
 from rag.data import DataError, Question
@@ -164,6 +164,7 @@ def run_evidence(cfg: RunConfig, questions: list[Question], out: Path, top_k: in
     return m
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.evidence", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from common.cli import add_config_args, config_from_args, fail, positive_int
+from common.cli import add_config_args, command, config_from_args, fail, positive_int
 from common.config import RunConfig, SourceConfig
 from knowledge_base.build import bm25_index, ensure_built
 from knowledge_base.manifest import KBError
@@ -131,6 +131,7 @@ def print_table(metrics: dict[str, dict], title: str) -> None:
     Console().print(t)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.retrieval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from common.cli import add_config_args, config_from_args, fail, positive_int
+from common.cli import add_config_args, command, config_from_args, fail, positive_int
 from common.config import config_hash
 from knowledge_base.manifest import KBError, library_versions
 from rag.data import DataError
@@ -25,6 +25,7 @@ from .report import result_line, write_report
 from .suites import SUITES, questions_for
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

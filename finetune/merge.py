@@ -11,7 +11,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from common.cli import fail, unit_float
+from common.cli import command, fail, unit_float
 
 METHODS = ("linear", "ties", "dare_linear", "dare_ties", "svd", "cat")
 
@@ -58,6 +58,7 @@ def merge(base: str, adapters: list[str], method: str, weights: list[float] | No
     return out
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m finetune.merge", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -17,7 +17,7 @@ import resource
 import time
 from pathlib import Path
 
-from common.cli import add_config_args, config_from_args, fail, prepare_out_dir
+from common.cli import add_config_args, command, config_from_args, fail, prepare_out_dir
 from common.config import RunConfig
 
 
@@ -197,6 +197,7 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True
     return summary
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m finetune.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm.auto import tqdm
 
-from common.cli import add_config_args, config_from_args, fail, prepare_out_dir
+from common.cli import add_config_args, command, config_from_args, fail, prepare_out_dir
 from common.config import RunConfig
 from common.hashing import sha256_tree
 
@@ -294,6 +294,7 @@ def summary_table(out: Path, man: dict[str, Any]) -> Table:
     return t
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m knowledge_base.build", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

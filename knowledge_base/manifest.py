@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from common.cli import command
 from common.hashing import sha256_file
 
 MANIFEST = "manifest.json"
@@ -163,6 +164,7 @@ def restamp(kb_dir: Path) -> dict[str, Any]:
     return man
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     from common.cli import fail
 

@@ -10,7 +10,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from common.cli import fail, positive_int
+from common.cli import command, fail, positive_int
 
 from .manifest import KBError
 from .store import KnowledgeBase
@@ -27,6 +27,7 @@ def hits_table(title: str, kb: KnowledgeBase, hits, width: int = 70) -> Table:
     return t
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m knowledge_base.search", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -38,6 +38,9 @@ def open_text(path: Path):
     if not path.exists():
         raise SourceError(f"{path}: file not found")
     if path.suffix == ".gz":
+        with open(path, "rb") as f:
+            if f.read(2) != b"\x1f\x8b":
+                raise SourceError(f"{path}: named .gz but not gzip-compressed (gzip it, or drop the .gz suffix)")
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
     return open(path, encoding="utf-8")
 

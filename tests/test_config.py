@@ -90,3 +90,14 @@ def test_a_grid_variant_with_an_unknown_name_fails_before_any_model_loads(tmp_pa
     err = capsys.readouterr().err
     assert "grid variant 'typo'" in err and "unknown scorer 'generat'; choose one of evidence, generate, logits" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_key_given_twice_in_a_yaml_config_is_refused(tmp_path):
+    """YAML keeps the last of two equal keys without a word (``top_k: 3`` then ``top_k: 7`` ran with 7)."""
+    p = tmp_path / "dup.yaml"
+    p.write_text("retrieval:\n  top_k: 3\n  top_k: 7\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"dup\.yaml: line 3: key 'top_k' given twice \(first on line 2\)"):
+        load_config(p)
+    p.write_text("retrieval:\n  top_k: 3\nrouter:\n  top_k: 7\n", encoding="utf-8")  # the same name in two sections
+    with pytest.raises(ConfigError, match="router.top_k"):
+        load_config(p)

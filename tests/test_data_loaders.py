@@ -20,7 +20,10 @@ def test_competition_test_has_no_answers_and_question_plus_in_problems(data_root
     assert len(qs) == 869 and rep.ok
     assert all(q.answer is None for q in qs)
     assert sum(bool(q.question_plus) for q in qs) == 44
-    assert sum(q.domain is None for q in qs) == 4  # 865 labelled rows
+    # every row labelled (test_sources.csv as corrected: the 237 수능 사회탐구 rows are KCSAT-social/social)
+    assert all(q.domain in ("korean", "social") for q in qs)
+    kcsat_social = [q for q in qs if q.source == "KCSAT-social"]
+    assert kcsat_social and {q.domain for q in kcsat_social} == {"social"} and {q.n_choices for q in kcsat_social} == {5}
 
 
 def test_kice(data_root):

@@ -84,10 +84,10 @@ def test_report_and_charts_from_fixture_predictions(tmp_path, capsys):
 def test_ablation_grid_three_variants_on_six_questions(tmp_path, tiny_qwen_dir, small_kb, train_rows, capsys):
     from eval.ablate import main as ablate
     from rag.data import write_jsonl
-    from rag.router.training import train_classifier
+    from router_training.train import train_router
 
     rdir = tmp_path / "router"
-    train_classifier(train_rows).save(rdir)
+    train_router(train_rows).save(rdir)
     data = write_jsonl(train_rows[:3] + train_rows[-3:], tmp_path / "six.jsonl")
     grid = tmp_path / "grid.yaml"
     grid.write_text("baseline: none\nvariants:\n  none: [router.name=always-korean]\n"

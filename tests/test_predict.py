@@ -10,10 +10,10 @@ from rag.predict import DETAILS, PREDICTIONS, predict
 
 @pytest.fixture(scope="module")
 def run_cfg(tiny_qwen_dir, small_kb, tmp_path_factory, train_rows):
-    from rag.router.training import train_classifier
+    from router_training.train import train_router
 
     rdir = tmp_path_factory.mktemp("router")
-    train_classifier(train_rows).save(rdir)
+    train_router(train_rows).save(rdir)
     return load_config(None, [f"llm.model={tiny_qwen_dir}", "llm.batch_size=4", f"retrieval.kb={small_kb[0]}",
                               f"router.model={rdir}", "router.uncertain=label", "retrieval.top_k=3",
                               "prompt.max_tokens=768",

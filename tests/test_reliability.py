@@ -149,8 +149,8 @@ def test_search_k(small_kb, capsys, k):
 
 @pytest.mark.parametrize("module,argv", [
     ("eval.evidence", ["--kb", "x", "--suite", "kice", "--out", "o", "--temperature", "-1"]),
-    ("rag.router.__main__", ["train", "--families", "default", "--out", "o", "--C", "0"]),
-    ("rag.router.__main__", ["eval", "--model", "m", "--data", "d", "--threshold", "1.5"]),
+    ("router_training.__main__", ["train", "--families", "default", "--out", "o", "--set", "C=0"]),
+    ("eval.router.__main__", ["eval", "--model", "m", "--data", "d", "--threshold", "1.5"]),
     ("finetune.merge", ["--base", "b", "--adapters", "a", "--out", "o", "--density", "2"]),
 ])
 def test_float_flags_have_bounds(module, argv, capsys, tmp_path, monkeypatch):
@@ -158,7 +158,7 @@ def test_float_flags_have_bounds(module, argv, capsys, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     code, err = run_cli(importlib.import_module(module).main, argv, capsys)
-    assert code == 2 and ("above 0" in err or "between 0 and 1" in err)
+    assert code == 2 and ("above 0" in err or "between 0 and 1" in err or "greater than 0" in err)
 
 
 @pytest.mark.parametrize("override,field", [

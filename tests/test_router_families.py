@@ -1,5 +1,5 @@
-"""The router's question families (``rag.router.families``, the synthetic look-alikes) and the
-leave-one-family-out folds (``rag.router.lofo``)."""
+"""The router's question families (``router_training.families``, the synthetic look-alikes) and the
+leave-one-family-out folds (``eval.router.lofo``)."""
 import json
 
 import pytest
@@ -9,44 +9,25 @@ from rag.data import load_questions
 
 
 def test_families_and_the_real_ksat_social_items(data_root):
-    from rag.router.families import FAMILIES, competition_test_relabelled, default_training, kice_matches
+    """ksat-social is the competition test's KCSAT-social rows, read as labelled (never relabelled here), and
+    the shipped router's training set holds none of them nor the KICE years the competition test shares."""
+    from router_training.families import FAMILIES, default_training
 
     assert {"klue-mrc", "kice", "click-korean", "kmmlu", "mmmlu", "click-social", "sat-history",
             "ksat-social"} <= set(FAMILIES.names())
+    test = load_questions(data_root / "competition/test.csv", labels=data_root / "competition/test_sources.csv")
     ks = FAMILIES.get("ksat-social").load(data_root)
-    assert len(ks) == 237 and {q.n_choices for q in ks} == {5} and {q.domain for q in ks} == {"social"}
-    kice = load_questions(data_root / "exams/kice")
-    assert not any(kice_matches(ks, kice)) and all(kice_matches(kice, kice))
+    assert [q.id for q in ks] == [q.id for q in test if q.source == "KCSAT-social"] and ks
+    assert {q.n_choices for q in ks} == {5} and {q.domain for q in ks} == {"social"}
+    assert all(q.metadata["family"] == "ksat-social" for q in ks)
     assert any("사상가" in q.question for q in ks)  # 윤리와 사상
-    test = competition_test_relabelled(data_root)
-    assert sum(q.domain == "social" for q in test) == 159 + 237
-    assert sum(q.source == "KCSAT" for q in test) == 188  # the 수능 국어 items left
     train = default_training(data_root)
     ids = {q.id for q in train}
     assert not ids & {q.id for q in ks}  # evaluation only
     assert not any(q.metadata.get("year") in {"2020", "2021", "2022", "2023", "2024"} for q in train
                    if q.source == "KICE")
     sat = FAMILIES.get("sat-history").load(data_root)
-    assert len(sat) == 1106 and {q.n_choices for q in sat} == {5}
-
-
-def test_a_kice_match_is_decided_by_the_passage_not_by_generic_stems_or_choices(data_root):
-    """수능 사회탐구 items share <보기>-combination choices ("ㄱ, ㄴ") and generic stems with 국어 items: those never
-    make a match; a KICE passage does, whatever the stem and choices; without a passage the stem decides."""
-    from rag.router.families import FAMILIES, kice_matches
-
-    kice = load_questions(data_root / "exams/kice")
-    ks = FAMILIES.get("ksat-social").load(data_root)
-    combos = [q for q in ks if sum(c.replace(" ", "") in ("ㄱ,ㄴ", "ㄱ,ㄷ", "ㄴ,ㄷ") for c in q.choices) >= 2]
-    assert len(combos) >= 40  # ethics / law / society items with <보기> choices (counted as 국어 before)
-    item = next(q for q in kice if q.paragraph.strip())
-    social_passage = combos[0].paragraph
-    cases = [item.model_copy(update={"choices": combos[0].choices}),  # KICE passage, <보기> choices
-             item.model_copy(update={"paragraph": social_passage}),  # KICE stem and choices, 사회 passage
-             combos[0].model_copy(update={"question": item.question}),  # KICE stem over a 사회 passage
-             item.model_copy(update={"paragraph": ""}),  # no passage: the KICE stem decides
-             combos[0].model_copy(update={"paragraph": ""})]  # no passage, a 사회 stem, <보기> choices
-    assert kice_matches(cases, kice) == [True, False, False, True, False]
+    assert sat and {q.n_choices for q in sat} == {5}
 
 
 def test_synthetic_families_carry_no_shape_label(data_root):
@@ -54,7 +35,7 @@ def test_synthetic_families_carry_no_shape_label(data_root):
     not be the draw that set the count) and kobest-mc has 국어 items with and without a separate passage."""
     from collections import Counter
 
-    from rag.router.families import FAMILIES
+    from router_training.families import FAMILIES
 
     loaded = {}
     for name in ("kobest-mc", "korquad-mc", "wiki-jaryo", "wiki-gabeul", "statute-mc"):
@@ -78,8 +59,8 @@ def test_wiki_grammar_is_language_knowledge_kept_out_of_the_social_families(data
     sentence must not be a 국어 choice in one family and a 사회 choice in another)."""
     from collections import Counter
 
-    from rag.router import synthetic_wiki as synthetic
-    from rag.router.families import FAMILIES
+    from router_training.families import FAMILIES
+    from router_training.families import synthetic_wiki as synthetic
 
     assert synthetic.is_language_article("한국어 음운론") and synthetic.is_language_article("외래어 표기법")
     assert not any(map(synthetic.is_language_article, ("한국어문회", "성문법", "박용수 (국어학자)", "조선어학회 사건")))
@@ -100,8 +81,8 @@ def test_wiki_saryo_asks_about_a_source_not_for_a_line_of_it(data_root):
     (the answer is knowledge about the source, and wrong choices come from other articles)."""
     from collections import Counter
 
-    from rag.router.families import FAMILIES
-    from rag.router.synthetic_wiki import SARYO_FIELDS, SARYO_STEMS
+    from router_training.families import FAMILIES
+    from router_training.families.synthetic_wiki import SARYO_FIELDS, SARYO_STEMS
 
     qs = FAMILIES.get("wiki-saryo").load(data_root)
     assert 900 <= len(qs) <= 1000 and {q.domain for q in qs} == {"social"} and all(q.paragraph for q in qs)
@@ -116,10 +97,11 @@ def test_wiki_saryo_asks_about_a_source_not_for_a_line_of_it(data_root):
 
 def test_leave_one_family_out_on_small_families(data_root, monkeypatch):
     """Four small families: each left out in turn; the table has one row per family."""
-    from rag.router import lofo
+    from eval.router import lofo
+    from rag.router.params import RouterParams
 
     use_small_families(monkeypatch, ("kice", "klue-mrc", "mmmlu", "click-social"))
-    res = lofo.leave_one_family_out(data_root, train_cap=40)
+    res = lofo.leave_one_family_out(data_root, params=RouterParams(train_cap=40))
     by = {r.family: r for r in res}
     assert sorted(by) == ["click-social", "kice", "klue-mrc", "mmmlu"]
     assert all(r.n == 40 and 0 <= r.accuracy <= 1 for r in res)
@@ -133,10 +115,11 @@ def test_threshold_frontier_routes_the_folds_at_other_thresholds(data_root, monk
     """At the configured threshold the frontier gives the folds' own figures; at 0 everything is routed 사회; at
     another threshold it is what the folds give when routed with that ``router.threshold``."""
     from common.config import RouterConfig
-    from rag.router import lofo
+    from eval.router import lofo
+    from rag.router.params import RouterParams
 
     use_small_families(monkeypatch, ("kice", "klue-mrc", "mmmlu", "click-social"))
-    res = lofo.leave_one_family_out(data_root, train_cap=40, thresholds=(0.0, 0.3, 0.5))
+    res = lofo.leave_one_family_out(data_root, params=RouterParams(train_cap=40), thresholds=(0.0, 0.3, 0.5))
     by = {r.family: r for r in res}
     pts = {p.threshold: p for p in lofo.threshold_frontier(res)}
     assert sorted(pts) == [0.0, 0.3, 0.5]
@@ -146,8 +129,8 @@ def test_threshold_frontier_routes_the_folds_at_other_thresholds(data_root, monk
     assert at.worst_family == lofo.summary(res)["worst_family"]
     assert at.five_choice_social == lofo.five_choice_social(res)
     assert pts[0.0].worst_social == 1.0 and pts[0.0].worst_korean == 0.0 and pts[0.0].five_choice_social == 1.0
-    low = {r.family: r for r in lofo.leave_one_family_out(data_root, train_cap=40,
-                                                          cfg=RouterConfig(name="classifier", threshold=0.3))}
+    low = {r.family: r for r in lofo.leave_one_family_out(
+        data_root, params=RouterParams(train_cap=40), cfg=RouterConfig(name="classifier", threshold=0.3))}
     assert pts[0.3].worst_korean == min(low["kice"].accuracy, low["klue-mrc"].accuracy)
     assert pts[0.3].worst_social == min(low["mmmlu"].accuracy, low["click-social"].accuracy)
     assert pts[0.3].five_choice_social == lofo.five_choice_social(list(low.values()))

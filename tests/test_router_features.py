@@ -9,32 +9,39 @@ from router_helpers import assert_appended_columns_round_trip_and_weigh
 
 from common.config import RouterConfig
 from rag.data import load_questions
-from rag.router.classifier import ClassifierRouter, TfidfLogReg
-from rag.router.training import train_classifier
+from rag.router.artifact import RouterArtifact, RouterArtifactError
+from rag.router.classifier import ClassifierRouter
+from rag.router.features import FeatureExtractor
+from rag.router.params import RouterParams
+from router_training.fit import fit_linear
+from router_training.train import train_router
+
+#: the words alone: no morpheme vectors (fast)
+WORDS = RouterParams(n_anchors=0, embedding_weight=0)
 
 
 def test_the_passage_block_says_what_a_passage_is_about_not_that_there_is_one(data_root):
     """Fitted without the has-a-passage column, the passage bigrams learn "has a passage → 국어" by themselves
     (here every 국어 item has a passage, most 사회 items none): every passage pulls towards 국어. With the column,
     the shortcut is held there and routing leaves it at a constant."""
-    from rag.router.classifier import has_passage
-    from rag.router.families import FAMILIES, cap
-    from rag.router.features import FeatureExtractor
+    from rag.router.model import has_passages
+    from router_training.families import FAMILIES, cap
 
     qs = []
     for name in ("klue-mrc", "kice", "kmmlu", "mmmlu", "click-social"):
         qs += cap(FAMILIES.get(name).load(data_root), 60)
-    feats = FeatureExtractor(n_anchors=288)(qs)  # with Kiwi's morpheme vectors for the fits below
+    feats = FeatureExtractor(WORDS)(qs)
     y = [int(q.domain == "social") for q in qs]
     with_passage = [f for f in feats if f.passage_terms]
-    assert 0.3 < has_passage(feats).mean() < 0.9
+    assert 0.3 < has_passages(feats).mean() < 0.9
 
     def mean_pull(model):
         rows = [model.passage.row(f.passage_terms) for f in with_passage]
-        return np.mean([model.passage_weight * float(w @ model.passage_coef[i]) for i, w in rows])
+        return np.mean([model.params.passage_weight * float(w @ model.passage_coef[i]) for i, w in rows])
 
-    plain = TfidfLogReg.fit(feats, y, passage_prior=None)
-    held = TfidfLogReg.fit(feats, y, passage_prior=0.35)
+    words = WORDS.model_copy(update={"gated_weight": 0.0})
+    plain = fit_linear(feats, y, None, words.model_copy(update={"passage_prior": None}))
+    held = fit_linear(feats, y, None, words.model_copy(update={"passage_prior": 0.35}))
     assert plain.passage_nuisance == 0.0 and held.passage_nuisance < -1.0
     assert mean_pull(plain) < -0.3 and abs(mean_pull(held)) < 0.6 * abs(mean_pull(plain))  # −0.39 → −0.18 here
     # routing holds the column at the prior: the decision is the fitted one with has-a-passage = 0.35 everywhere
@@ -45,7 +52,7 @@ def test_the_passage_block_says_what_a_passage_is_about_not_that_there_is_one(da
 def test_passage_is_read_as_bigrams_and_searched_for_the_choices(data_root):
     """The passage is not sent to Kiwi: its block is word-internal character bigrams (none without a passage — no
     "has no passage" term), and a choice's morphemes count as found in it whatever the PDF spacing."""
-    from rag.router.features import FeatureExtractor, passage_bigrams
+    from rag.router.features import passage_bigrams
 
     assert passage_bigrams("경제성장률이 올랐다. GDP 3% 늘") == [
         "p:경제", "p:제성", "p:성장", "p:장률", "p:률이", "p:올랐", "p:랐다", "p:GD", "p:DP", "p:늘"]
@@ -53,7 +60,7 @@ def test_passage_is_read_as_bigrams_and_searched_for_the_choices(data_root):
     spaced = q.model_copy(update={"paragraph": "기 후 변 화 협약과 탄 소 배출권 거래",
                                   "choices": ["기후 변화", "탄소 배출권", "국어 문법", "중세 국어 표기"]})
     bare = spaced.model_copy(update={"paragraph": ""})
-    fs, fb = FeatureExtractor()([spaced, bare])
+    fs, fb = FeatureExtractor(WORDS)([spaced, bare])
     assert fs.passage_terms == passage_bigrams(spaced.paragraph) and fb.passage_terms == []
     assert fs.dense[1] == 1.0 and fs.dense[2] == 0.0  # 기후/변화 found across the stray spaces; 문법 not
     assert fb.dense[1] < fs.dense[1]
@@ -62,7 +69,7 @@ def test_passage_is_read_as_bigrams_and_searched_for_the_choices(data_root):
 def test_a_question_that_restates_its_passage_reads_as_extractive(data_root):
     """question_in_passage: the share of the question's own content words (two letters or more) found in the
     passage — high where the question restates a sentence of it, 0 for a label like 갑 or (가), 0 without one."""
-    from rag.router.features import DENSE_NAMES, FeatureExtractor
+    from rag.router.features import DENSE_NAMES
 
     i, hi = DENSE_NAMES.index("question_in_passage"), DENSE_NAMES.index("question_in_passage_high")
     q = load_questions(data_root / "competition/train.csv")[0]
@@ -73,7 +80,7 @@ def test_a_question_that_restates_its_passage_reads_as_extractive(data_root):
     bare = restating.model_copy(update={"paragraph": ""})
     boxed = restating.model_copy(update={"question": "<보기>를 참고할 때 윗글의 이해로 옳은 것은?",
                                          "question_plus": "은행 예금회전율이 상승했다."})  # <보기> words don't count
-    fr, fa, fb, fx = FeatureExtractor()([restating, asking, bare, boxed])
+    fr, fa, fb, fx = FeatureExtractor(WORDS)([restating, asking, bare, boxed])
     assert fr.dense[i] >= 0.75 and fr.dense[hi] == 1.0  # 은행, 예금회전율, 상승 found; 이유 not
     assert fa.dense[i] == fb.dense[i] == fx.dense[i] == 0.0 and fa.dense[hi] == fb.dense[hi] == 0.0
     assert "q:은행/NN" in fx.terms  # the <보기> still speaks in the term block
@@ -110,78 +117,83 @@ def test_kiwi_morpheme_vectors_reproduce_kiwi_and_place_unseen_words():
 
 
 def test_router_with_vectors_from_another_kiwi_model_is_refused(tmp_path, router_data):
-    model = train_classifier(router_data)
-    assert model.meta["n_anchors"] > 0 and model.meta["vectors_signature"]
-    model.save(tmp_path / "ok")  # the training vocabulary's vectors travel with the router: loading computes none
+    art = train_router(router_data)
+    assert art.params.n_anchors > 0 and art.vectors_signature
+    art.save(tmp_path / "ok")  # the training vocabulary's vectors travel with the router: loading computes none
     loaded = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "ok")))
-    assert len(model.vector_ids) > 500 and model.vector_table.dtype == np.float16
-    assert len(loaded.features.vectors._cache) == len(model.vector_ids)
-    np.testing.assert_allclose(loaded.p_social(router_data), model.predict_proba(loaded.features(router_data)),
-                               atol=1e-12)
-    z = dict(np.load(tmp_path / "ok/router.npz", allow_pickle=False))
-    z["embedding_coef"] = z["embedding_coef"][: len(z["embedding_coef"]) // 2]  # one block: not what this writes
-    np.savez(tmp_path / "ok/router.npz", **z)
-    with pytest.raises(ValueError, match="two blocks expected"):
-        TfidfLogReg.load(tmp_path / "ok")
-    model.save(tmp_path / "gated")
-    z = dict(np.load(tmp_path / "gated/router.npz", allow_pickle=False))
-    z["gated_coef"] = z["gated_coef"][:-1]
-    np.savez(tmp_path / "gated/router.npz", **z)
-    with pytest.raises(ValueError, match="gated term coefficients"):
-        TfidfLogReg.load(tmp_path / "gated")
-    model.meta["vectors_signature"] = "0000000000000000"
-    model.save(tmp_path)
+    assert len(art.vector_ids) > 100 and art.vector_table.dtype == np.float16  # morphemes of 2+ training questions
+    assert len(loaded.features.vectors._cache) == len(art.vector_ids)
+    np.testing.assert_allclose(loaded.p_social(router_data), art.model.predict_proba(loaded.features(router_data)),
+                               atol=1e-6)
+    from rag.router.artifact import FILES, SUMS, _sha256
+
+    for key, cut, match in (("router.embedding_coef", lambda a: a[: len(a) // 2], "embedding_coef: 255 coefficients"),
+                            ("router.gated_coef", lambda a: a[:-1], "gated_coef: .* coefficients"),
+                            ("vectors.table", lambda a: a[:, :-1], "column vector block")):
+        bad = tmp_path / key
+        art.save(bad)
+        z = dict(np.load(bad / "router.npz", allow_pickle=False))
+        z[key] = cut(z[key])
+        np.savez(bad / "router.npz", **z)
+        (bad / SUMS).write_text("".join(f"{_sha256(bad / n)}  {n}\n" for n in FILES))  # re-stamped
+        with pytest.raises(RouterArtifactError, match=match):
+            RouterArtifact.load(bad)
+    art.vectors_signature = "0000000000000000"
+    art.save(tmp_path / "other")
     with pytest.raises(ValueError, match="another Kiwi model"):
-        ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path)))
-    plain = train_classifier(router_data, embedding_weight=0, gated_weight=0)  # TF-IDF and cues only
-    assert plain.embedding_coef.size == 0 and plain.meta["n_anchors"] == 0 and plain.gated_coef.size == 0
+        ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "other")))
+    plain = train_router(router_data, RouterParams(embedding_weight=0, gated_weight=0))  # TF-IDF and cues only
+    assert plain.model.embedding_coef.size == 0 and plain.vector_ids.size == 0 and plain.model.gated_coef.size == 0
     plain.save(tmp_path / "plain")
     r = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "plain")))
     assert r.features.vectors is None and len(r.p_social(router_data[:5])) == 5
 
 
 def test_opt_in_topic_block_round_trips_and_is_weighed(tmp_path, router_data, tiny_encoder_dir):
-    """The sentence-encoder topic block (``--topic-encoder``): fitted with the morpheme vectors, saved with the
-    encoder named in the meta, rebuilt on load to the same probabilities; its columns carry weight."""
+    """The sentence-encoder topic block on the router itself (``--topic-encoder``): fitted with the morpheme
+    vectors, saved with the encoder named in the artifact, rebuilt on load to the same probabilities; its columns
+    carry weight."""
     from pathlib import Path
 
     from common.config import EncoderConfig
-    from rag.router.lofo import leave_one_family_out
-    from rag.router.topics import PROTOTYPES, TopicFeatures
+    from eval.router.lofo import leave_one_family_out
 
     cfg = EncoderConfig(backend="sentence-transformers", model=str(tiny_encoder_dir), max_length=64)
-    topic = TopicFeatures(cfg)
+    prototypes = RouterParams().lexicon.prototypes
     with pytest.raises(ValueError, match="morpheme vectors"):
-        train_classifier(router_data, embedding_weight=0.0, topic=topic)
+        train_router(router_data, RouterParams(embedding_weight=0.0), first_topic=cfg)
     with pytest.raises(ValueError, match="morpheme vectors"):
-        leave_one_family_out(Path("unused"), embedding_weight=0.0, topic=topic)
-    model = train_classifier(router_data, topic=topic)
-    model.save(tmp_path)
-    meta = json.loads((tmp_path / "router.json").read_text())["meta"]
-    assert meta["topic"]["backend"] == "sentence-transformers" and meta["topic"]["prototypes"] == list(PROTOTYPES)
+        leave_one_family_out(Path("unused"), params=RouterParams(embedding_weight=0.0), topic=cfg)
+    art = train_router(router_data, first_topic=cfg)
+    art.save(tmp_path)
+    info = json.loads((tmp_path / "router.json").read_text())
+    assert info["topic_encoder"]["backend"] == "sentence-transformers" and info["models"]["router"]["topic"]
+    assert info["params"]["lexicon"]["prototypes"] == list(prototypes)
     router = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path)))
-    assert router.features.topic is not None and router.features.topic.dim == len(PROTOTYPES)
+    assert router.features.topic is not None and router.features.topic.dim == len(prototypes)
     # the topic columns are carried, give the same probabilities after loading, and move the decision
-    assert_appended_columns_round_trip_and_weigh(model, router, router_data, len(PROTOTYPES))
-    # a saved router whose meta names other prototypes than its coefficients were fitted on is refused
-    bad = json.loads((tmp_path / "router.json").read_text())
-    bad["meta"]["topic"]["prototypes"] = bad["meta"]["topic"]["prototypes"][:-1]
-    (tmp_path / "router.json").write_text(json.dumps(bad, ensure_ascii=False))
-    with pytest.raises(ValueError, match="topic columns"):
-        TfidfLogReg.load(tmp_path)
+    assert_appended_columns_round_trip_and_weigh(art.model, router, router_data, len(prototypes))
+    # a saved router whose settings name other prototypes than its coefficients were fitted on is refused
+    from rag.router.artifact import FILES, SUMS, _sha256
+
+    info["params"]["lexicon"]["prototypes"] = info["params"]["lexicon"]["prototypes"][:-1]
+    (tmp_path / "router.json").write_text(json.dumps(info, ensure_ascii=False))
+    (tmp_path / SUMS).write_text("".join(f"{_sha256(tmp_path / n)}  {n}\n" for n in FILES))
+    with pytest.raises(RouterArtifactError, match="topic columns"):
+        RouterArtifact.load(tmp_path)
 
 
 def test_term_dropout_makes_the_fit_weigh_what_is_not_a_term(data_root):
     """The terms alone separate the training families, so a plain fit leaves the other features near zero; the
     copy of every row with half its terms dropped (``drop_terms``) has to be routed by the rest too."""
-    from rag.router.classifier import drop_terms
-    from rag.router.families import FAMILIES, cap
-    from rag.router.features import FeatureExtractor
+    from rag.router.model import embeddings
+    from router_training.families import FAMILIES, cap
+    from router_training.fit import drop_terms
 
     qs = []
     for name in ("klue-mrc", "kice", "click-korean", "kmmlu", "mmmlu", "click-social"):
         qs += cap(FAMILIES.get(name).load(data_root), 50)
-    feats = FeatureExtractor(n_anchors=288)(qs)  # with Kiwi's morpheme vectors for the fits below
+    feats = FeatureExtractor(RouterParams())(qs)  # with Kiwi's morpheme vectors for the fits below
     y = [int(q.domain == "social") for q in qs]
     dropped = drop_terms(feats, 0.5, seed=3)
     assert dropped[0] is not feats[0] and [f.terms for f in drop_terms(feats, 0.5, seed=3)] == [f.terms for f in dropped]
@@ -196,14 +208,14 @@ def test_term_dropout_makes_the_fit_weigh_what_is_not_a_term(data_root):
         drop_terms(feats, 1.5)
 
     # the morpheme vectors (what generalises to a word no family used): the fit with the copies weighs them more
-    block = TfidfLogReg._embeddings(feats, len(feats[0].embedding))
+    block = embeddings(feats, len(feats[0].embedding))
 
     def vector_pull(model):
         """Mean |vector-block contribution| to the training rows' decisions."""
         return np.abs(model.embedding_weight * (block @ model.embedding_coef)).mean()
 
-    plain = TfidfLogReg.fit(feats, y, term_dropout=0.0, embedding_weight=1.5, gated_weight=2.0)
-    with_copies = TfidfLogReg.fit(feats, y, embedding_weight=1.5, gated_weight=2.0)
+    plain = fit_linear(feats, y, None, RouterParams(term_dropout=0.0))
+    with_copies = fit_linear(feats, y, None, RouterParams())
     assert vector_pull(with_copies) > 1.1 * vector_pull(plain)  # 2.59 → 3.16 here
 
 
@@ -211,10 +223,10 @@ def test_the_exams_instruction_words_are_never_terms(data_root):
     """Each family words its instructions its own way (KICE "적절한", KMMLU "옳은", CLIcK "고르십시오"), so the words
     separated the families and sent real 수능 윤리·법 items ("… 적절한 것만을 <보기>에서 고른 것은?") to 국어: the
     same question asked in another family's wording gets the same terms, and its content words stay."""
-    from rag.router.families import FAMILIES
-    from rag.router.features import INSTRUCTION_WORDS, FeatureExtractor
+    from rag.router.params import INSTRUCTION_WORDS
+    from router_training.families import FAMILIES
 
-    fx = FeatureExtractor()
+    fx = FeatureExtractor(WORDS)
     real = next(q for q in FAMILIES.get("ksat-social").load(data_root) if "법적 판단만을" in q.question)
     wordings = ["다음 사례에 대한 옳은 법적 판단만을 <보기>에서 있는 대로 고른 것은?",
                 "다음 사례에 대한 법적 판단으로 가장 적절한 것을 고르십시오.",

@@ -1,8 +1,8 @@
 """The encoder's second opinion (``rag.router.second_opinion``): a second model with a sentence encoder's topic
 block, asked only about questions without a passage and questions the router is unsure of, its logit averaged in;
-saved inside the router, refused when incomplete, off with ``router.second_opinion: false``."""
+saved in the router's artifact (one vector table, one vocabulary), refused when incomplete, off with
+``router.second_opinion: false``."""
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -10,16 +10,14 @@ from router_helpers import use_small_families
 
 from common.config import EncoderConfig, RouterConfig
 from rag.data import load_questions
-from rag.router.classifier import ClassifierRouter, TfidfLogReg
-from rag.router.second_opinion import (
-    SECOND_OPINION_WEIGHT,
-    SUBDIR,
-    asks_second_opinion,
-    has_passages,
-    sigmoid,
-)
-from rag.router.topics import TopicFeatures, stem
-from rag.router.training import train_classifier
+from rag.router.artifact import FILES, SUMS, RouterArtifact, RouterArtifactError, _sha256
+from rag.router.classifier import ClassifierRouter
+from rag.router.model import has_passages, sigmoid
+from rag.router.params import RouterParams
+from rag.router.second_opinion import asks_second_opinion
+from rag.router.topics import stem
+from router_training.encoding import CachedTopicFeatures
+from router_training.train import train_router
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +31,9 @@ def mixed(data_root, router_data):
 
 
 @pytest.fixture
-def topic(tiny_encoder_dir, tmp_path):
-    cfg = EncoderConfig(backend="sentence-transformers", model=str(tiny_encoder_dir), max_length=64)
-    return TopicFeatures(cfg, cache_dir=tmp_path / "stems")
+def topic(tiny_encoder_dir):
+    """The encoder of the second opinion (a tiny local sentence-transformers model)."""
+    return EncoderConfig(backend="sentence-transformers", model=str(tiny_encoder_dir), max_length=64)
 
 
 def _recording(router: ClassifierRouter) -> list[str]:
@@ -52,12 +50,17 @@ def _recording(router: ClassifierRouter) -> list[str]:
 
 
 def test_second_opinion_is_asked_only_where_the_words_tell_least(tmp_path, mixed, topic):
-    model = train_classifier(mixed, second_opinion=topic)
-    assert model.second is not None and model.second.meta["topic"] and model.second_weight == SECOND_OPINION_WEIGHT
-    model.save(tmp_path / "r")
-    assert json.loads((tmp_path / "r/router.json").read_text())["meta"]["second_opinion"] == {
-        "weight": SECOND_OPINION_WEIGHT}
+    art = train_router(mixed, second_opinion=topic, stem_cache=tmp_path / "stems")
+    assert art.second is not None and art.second.topic and not art.model.topic
+    art.save(tmp_path / "r")
+    info = json.loads((tmp_path / "r/router.json").read_text())
+    assert sorted(info["models"]) == ["router", "second_opinion"] and info["topic_encoder"]["model"] == topic.model
+    # one table of words and vectors for both models: each word stored once
+    assert len(info["terms"]) == len(set(info["terms"])) and set(art.second.vocab) <= set(info["terms"])
+    with np.load(tmp_path / "r/router.npz") as z:
+        assert [k for k in z.files if k.startswith("vectors.")] == ["vectors.ids", "vectors.table"]
     router = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "r")))
+    assert router.second_features.vectors is router.features.vectors  # one Kiwi, one vector cache
     seen = _recording(router)
     p = np.array(router.p_social(mixed))
     encoded = list(seen)
@@ -69,45 +72,59 @@ def test_second_opinion_is_asked_only_where_the_words_tell_least(tmp_path, mixed
     assert bare.sum() == 12 and asked[bare].all() and not asked.all()
     # the encoder read the asked questions' stems only
     assert sorted(encoded) == sorted(stem(mixed[i]) for i in np.flatnonzero(asked))
-    # the words alone where it is not asked; the mean of the two logits where it is, which moves them
+    # the words alone where it is not asked; the weighted mean of the two logits where it is, which moves them
     np.testing.assert_allclose(p[~asked], sigmoid(d1[~asked]), atol=1e-12)
-    d2 = router.model.second.decision(router.second_features([mixed[i] for i in np.flatnonzero(asked)]))
-    w = SECOND_OPINION_WEIGHT
+    d2 = router.artifact.second.decision(router.second_features([mixed[i] for i in np.flatnonzero(asked)]))
+    w = RouterParams().second_opinion_weight
     np.testing.assert_allclose(p[asked], sigmoid((1 - w) * d1[asked] + w * d2), atol=1e-9)
     assert np.abs(p[asked] - sigmoid(d1[asked])).max() > 1e-3
-    # the in-memory model routes the same as the one loaded back
-    np.testing.assert_allclose(ClassifierRouter(RouterConfig(name="classifier"), model=model).p_social(mixed), p,
-                               atol=1e-9)
+    # the in-memory artifact routes the same as the one loaded back
+    np.testing.assert_allclose(ClassifierRouter(RouterConfig(name="classifier"), artifact=art).p_social(mixed), p,
+                               atol=1e-6)
+    # a saved weight is what routing reads
+    heavier = train_router(mixed, RouterParams(second_opinion_weight=0.9), second_opinion=topic,
+                           stem_cache=tmp_path / "stems")
+    q = ClassifierRouter(RouterConfig(name="classifier"), artifact=heavier).p_social(mixed)
+    assert np.abs(np.array(q)[asked] - p[asked]).max() > 1e-3
     # router.second_opinion: false routes by the words alone, and never builds the encoder
     off = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "r"), second_opinion=False))
     assert off.second_features is None
     np.testing.assert_allclose(off.p_social(mixed), sigmoid(d1), atol=1e-12)
 
 
-def test_incomplete_second_opinions_are_refused_and_stale_ones_removed(tmp_path, mixed, topic):
-    model = train_classifier(mixed, second_opinion=topic)
-    model.save(tmp_path / "r")
-    # the meta names a second model that is not there
-    shutil.rmtree(tmp_path / "r" / SUBDIR)
-    with pytest.raises(ValueError, match="second-opinion model"):
-        TfidfLogReg.load(tmp_path / "r")
-    # a second model without the encoder's topic block
-    model.save(tmp_path / "r")
-    train_classifier(mixed).save(tmp_path / "plain")
-    shutil.rmtree(tmp_path / "r" / SUBDIR)
-    shutil.copytree(tmp_path / "plain", tmp_path / "r" / SUBDIR)
-    with pytest.raises(ValueError, match="topic block"):
-        TfidfLogReg.load(tmp_path / "r")
-    # a router without a second opinion saved over one with it leaves no stale model behind
-    train_classifier(mixed).save(tmp_path / "r")
-    assert not (tmp_path / "r" / SUBDIR).exists() and TfidfLogReg.load(tmp_path / "r").second is None
+def test_incomplete_second_opinions_are_refused(tmp_path, mixed, topic):
+    art = train_router(mixed, second_opinion=topic, stem_cache=tmp_path / "stems")
+
+    def saved_with(edit):
+        art.save(tmp_path / "r")
+        info = json.loads((tmp_path / "r/router.json").read_text())
+        edit(info)
+        (tmp_path / "r/router.json").write_text(json.dumps(info, ensure_ascii=False))
+        (tmp_path / "r" / SUMS).write_text("".join(f"{_sha256(tmp_path / 'r' / n)}  {n}\n" for n in FILES))
+        return tmp_path / "r"
+
+    # a second model without the encoder's topic block, or without an encoder to compute it
+    with pytest.raises(RouterArtifactError, match="second_opinion: a 272-column vector block .* 0 topic columns"):
+        RouterArtifact.load(saved_with(lambda info: info["models"]["second_opinion"].update(topic=False)))
+    with pytest.raises(RouterArtifactError, match="topic block"):
+        RouterArtifact.load(saved_with(lambda info: info.update(topic_encoder=None)))
+    # its arrays missing
+    art.save(tmp_path / "r")
+    with np.load(tmp_path / "r/router.npz") as z:
+        arrays = {k: z[k] for k in z.files if k != "second_opinion.coef"}
+    np.savez(tmp_path / "r/router.npz", **arrays)
+    (tmp_path / "r" / SUMS).write_text("".join(f"{_sha256(tmp_path / 'r' / n)}  {n}\n" for n in FILES))
+    with pytest.raises(RouterArtifactError, match="second_opinion.coef"):
+        RouterArtifact.load(tmp_path / "r")
     # weights outside (0, 1] are refused
-    with pytest.raises(ValueError, match=r"in \(0, 1\]"):
-        train_classifier(mixed, second_opinion=topic, second_weight=0.0)
+    with pytest.raises(ValueError, match="second_opinion_weight"):
+        RouterParams(second_opinion_weight=0.0)
 
 
-def test_training_stems_are_encoded_once(mixed, topic):
+def test_training_stems_are_encoded_once(mixed, topic, tmp_path):
     """The stem vectors of a training call are cached (the shipped router's ~17,000 stems take ~8 min)."""
+    params = RouterParams()
+    topic = CachedTopicFeatures(topic, params.lexicon.prototypes, params.topic_weight, tmp_path / "stems")
     calls = []
     encode = topic.encoder.encode_queries
     topic.encoder.encode_queries = lambda texts: calls.append(len(texts)) or encode(texts)
@@ -121,16 +138,17 @@ def test_training_stems_are_encoded_once(mixed, topic):
 
 def test_leave_one_family_out_with_the_second_opinion(data_root, monkeypatch, topic):
     """The folds fit the second model too and route each left-out family as the router does."""
-    from rag.router import lofo
+    from eval.router import lofo
 
     use_small_families(monkeypatch, ("kice", "click-korean", "mmmlu", "click-social"))
-    plain = {r.family: r for r in lofo.leave_one_family_out(data_root, train_cap=40)}
-    with_second = {r.family: r for r in lofo.leave_one_family_out(data_root, train_cap=40, second_opinion=topic,
+    small = RouterParams(train_cap=40)
+    plain = {r.family: r for r in lofo.leave_one_family_out(data_root, params=small)}
+    with_second = {r.family: r for r in lofo.leave_one_family_out(data_root, params=small, second_opinion=topic,
                                                                   thresholds=(0.35,))}
     assert sorted(with_second) == sorted(plain) == ["click-korean", "click-social", "kice", "mmmlu"]
     # routed with another threshold inside the same folds: as a run with that router.threshold, the second model
     # asked where it would be asked at that threshold
-    at = {r.family: r for r in lofo.leave_one_family_out(data_root, train_cap=40, second_opinion=topic,
+    at = {r.family: r for r in lofo.leave_one_family_out(data_root, params=small, second_opinion=topic,
                                                          cfg=RouterConfig(name="classifier", threshold=0.35))}
     for n, r in with_second.items():
         assert np.allclose(r.scores[0.35][0], at[n].scores[0.35][0]), n
@@ -141,22 +159,23 @@ def test_leave_one_family_out_with_the_second_opinion(data_root, monkeypatch, to
     assert any(abs(with_second[n].accuracy - plain[n].accuracy) > 0 or
                abs(with_second[n].routed_social - plain[n].routed_social) > 0 for n in ("click-korean", "click-social"))
     with pytest.raises(ValueError, match="morpheme vectors"):
-        lofo.leave_one_family_out(data_root, train_cap=40, embedding_weight=0.0, second_opinion=topic)
+        lofo.leave_one_family_out(data_root, params=RouterParams(train_cap=40, embedding_weight=0.0),
+                                  second_opinion=topic)
 
 
 def test_cli_trains_with_a_second_opinion(tmp_path, data_root, tiny_encoder_dir, monkeypatch, capsys):
     from rag.data import write_jsonl
-    from rag.router.__main__ import main
+    from router_training.__main__ import main
 
     monkeypatch.setenv("CSAT_CACHE_DIR", str(tmp_path / "cache"))
     qs = load_questions(data_root / "competition/train.csv", labels=data_root / "competition/train_sources.csv")
     write_jsonl(qs[:30] + qs[-30:], tmp_path / "train.jsonl")
     assert main(["train", "--data", str(tmp_path / "train.jsonl"), "--out", str(tmp_path / "r"),
-                 "--topic-student", "none", "--second-opinion", "sentence-transformers",
-                 "--second-opinion-model", str(tiny_encoder_dir)]) == 0
-    assert TfidfLogReg.load(tmp_path / "r").second is not None
+                 "--student", "none", "--second-opinion", "sentence-transformers",
+                 "--encoder-model", str(tiny_encoder_dir)]) == 0
+    assert RouterArtifact.load(tmp_path / "r").second is not None
     assert list((tmp_path / "cache/topic_stems").glob("*.npy"))
-    with pytest.raises(SystemExit, match="1"):
+    with pytest.raises(SystemExit, match="2"):
         main(["train", "--data", str(tmp_path / "train.jsonl"), "--out", str(tmp_path / "x"),
-              "--topic-student", "none", "--second-opinion", "no-such-encoder"])
+              "--student", "none", "--second-opinion", "no-such-encoder"])
     assert "--second-opinion none" in capsys.readouterr().err

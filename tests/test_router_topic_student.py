@@ -1,4 +1,4 @@
-"""The topic student (``rag.router.topic_student``): a sentence encoder's topic of knowledge-base snippets,
+"""The topic student (``rag.router.student``, built by ``router_training.student``): a sentence encoder's topic of knowledge-base snippets,
 distilled by ridge regression into the router's terms and morpheme vectors — its corpus, its fit, its cache,
 and the router that carries it (saved, loaded, weighed)."""
 import json
@@ -8,16 +8,14 @@ import pytest
 from router_helpers import assert_appended_columns_round_trip_and_weigh
 
 from common.config import EncoderConfig, RouterConfig
-from rag.router.classifier import ClassifierRouter, TfidfLogReg
-from rag.router.topic_student import (
-    KOBEST_TASKS,
-    TopicStudent,
-    build_student,
-    encode_targets,
-    student_corpus,
-)
-from rag.router.topics import PROTOTYPES
-from rag.router.training import train_classifier
+from rag.router.artifact import FILES, SUMS, RouterArtifact, RouterArtifactError, _sha256
+from rag.router.classifier import ClassifierRouter
+from rag.router.features import FeatureExtractor
+from rag.router.params import RouterParams
+from router_training.student import KOBEST_TASKS, build_student, encode_targets, fit_student, student_corpus
+from router_training.train import train_router
+
+PROTOTYPES = RouterParams().lexicon.prototypes
 
 SMALL = {"n_wiki": 60, "per_language_article": 1, "kobest_per_task": 8, "n_statutes": 20}
 
@@ -40,7 +38,7 @@ def test_student_corpus_reads_every_source_deterministically(data_root, tmp_path
 def tiny_student(data_root, tiny_encoder_dir, tmp_path_factory):
     cfg = EncoderConfig(backend="sentence-transformers", model=str(tiny_encoder_dir), max_length=64)
     cache = tmp_path_factory.mktemp("student_cache")
-    return build_student(data_root, cfg, corpus=SMALL, cache_dir=cache, progress=False), cfg, cache
+    return build_student(data_root, cfg, FeatureExtractor(), corpus=SMALL, cache_dir=cache, progress=False), cfg, cache
 
 
 def test_student_fits_the_encoder_topic_and_caches_the_encoding(data_root, tiny_student, monkeypatch):
@@ -51,10 +49,7 @@ def test_student_fits_the_encoder_topic_and_caches_the_encoding(data_root, tiny_
     targets = encode_targets(texts, cfg, PROTOTYPES, cache)
     assert targets.shape == (len(texts), len(PROTOTYPES)) and len(list(cache.glob("*.npy"))) == 1
     # in sample, the student reproduces the encoder's topic from the words and vectors alone
-    from rag.router.classifier import N_ANCHORS
-    from rag.router.features import FeatureExtractor
-
-    fx = FeatureExtractor(n_anchors=N_ANCHORS)
+    fx = FeatureExtractor()
     terms, bags = fx.text_terms_and_bags(texts[:80])
     pred = np.stack([student(t, b) for t, b in zip(terms, bags)]) / student.weight
     gold = targets[:80]
@@ -67,36 +62,40 @@ def test_student_fits_the_encoder_topic_and_caches_the_encoding(data_root, tiny_
     monkeypatch.setattr(enc, "make_encoder", lambda c: made)
     np.testing.assert_array_equal(encode_targets(texts, cfg, PROTOTYPES, cache), targets)
     with pytest.raises(ValueError, match="10 or more"):
-        TopicStudent.fit(texts[:3], targets[:3], fx)
+        fit_student(texts[:3], targets[:3], fx, RouterParams())
 
 
 def test_router_carries_the_student_saved_loaded_and_weighed(tmp_path, router_data, tiny_student):
-    import shutil
-
-    from rag.router.features import FeatureExtractor
-
     student = tiny_student[0]
     with pytest.raises(ValueError, match="embedding_weight"):
-        train_classifier(router_data, embedding_weight=0.0, student=student)
+        train_router(router_data, RouterParams(embedding_weight=0.0), student=student)
     with pytest.raises(ValueError, match="morpheme vectors"):
-        FeatureExtractor(n_anchors=0, student=student)
-    model = train_classifier(router_data, student=student)
-    model.save(tmp_path / "r")
+        FeatureExtractor(RouterParams(n_anchors=0), student=student)
+    art = train_router(router_data, student=student)
+    art.save(tmp_path / "r")
     info = json.loads((tmp_path / "r/router.json").read_text())
-    assert info["student"]["vocab"] == student.tfidf.vocab and info["student"]["weight"] == student.weight
+    assert info["student"]["weight"] == student.weight and set(student.tfidf.vocab) <= set(info["terms"])
     router = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "r")))
-    assert router.features.student is not None
+    assert router.features.student is not None and router.features.student.tfidf.vocab == student.tfidf.vocab
     # the student's columns are carried, give the same probabilities after loading, and move the decision
-    assert_appended_columns_round_trip_and_weigh(model, router, router_data, student.dim)
-    # a router naming a student whose arrays are missing is refused, with the file named
+    assert_appended_columns_round_trip_and_weigh(art.model, router, router_data, student.dim)
+
+    def restamp(d):
+        (d / SUMS).write_text("".join(f"{_sha256(d / n)}  {n}\n" for n in FILES))
+
+    # a router naming a student whose arrays are missing is refused, with the array named
+    import shutil
+
     shutil.copytree(tmp_path / "r", tmp_path / "bad")
     with np.load(tmp_path / "r/router.npz") as z:
-        np.savez(tmp_path / "bad/router.npz", **{k: z[k] for k in z.files if not k.startswith("student_")})
-    with pytest.raises(ValueError, match=r"router\.npz.*topic student"):
-        TfidfLogReg.load(tmp_path / "bad")
-    # and one without the student's record but with its coefficients (columns unaccounted for)
+        np.savez(tmp_path / "bad/router.npz", **{k: z[k] for k in z.files if not k.startswith("student.")})
+    restamp(tmp_path / "bad")
+    with pytest.raises(RouterArtifactError, match="student"):
+        RouterArtifact.load(tmp_path / "bad")
+    # and one without the student's record but with the columns it fitted (unaccounted for)
     info["student"] = None
     (tmp_path / "bad/router.json").write_text(json.dumps(info, ensure_ascii=False))
     shutil.copy(tmp_path / "r/router.npz", tmp_path / "bad/router.npz")
-    with pytest.raises(ValueError, match="topic columns"):
-        TfidfLogReg.load(tmp_path / "bad")
+    restamp(tmp_path / "bad")
+    with pytest.raises(RouterArtifactError, match="column vector block"):
+        RouterArtifact.load(tmp_path / "bad")

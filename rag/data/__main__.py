@@ -8,6 +8,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from common.cli import command
+
 from .errors import DataError
 from .loaders import LOADERS, load_with_report
 from .stats import question_stats
@@ -23,6 +25,7 @@ def _table(title: str, counts: dict, total: int) -> Table:
     return t
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rag.data", description="Inspect and validate question files.")
     sub = ap.add_subparsers(dest="cmd", required=True)

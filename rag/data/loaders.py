@@ -312,6 +312,8 @@ def load_with_report(path: str | Path, format: str = "auto", strict: bool = True
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(path, "file not found")
+    if not (path.is_file() or path.is_dir()):
+        raise DataError(path, "not a regular file or a folder (a device or pipe); give a question file or folder")
     name = detect_format(path) if format == "auto" else format
     reader = LOADERS.get(name)
     report = LoadReport(str(path))

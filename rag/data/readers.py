@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,37 @@ from .errors import DataError
 csv.field_size_limit(1 << 30)
 
 _GUESSES = ("cp949", "euc-kr", "utf-16", "latin-1")
+#: the largest question or label file read (MiB), raised with $CSAT_MAX_INPUT_MB: a device such as /dev/zero or a
+#: runaway file must not be read until the machine's memory is gone
+MAX_INPUT_ENV = "CSAT_MAX_INPUT_MB"
+MAX_INPUT_MB = 1024
+
+
+def max_input_bytes() -> int:
+    raw = os.environ.get(MAX_INPUT_ENV, "")
+    try:
+        mb = float(raw) if raw else MAX_INPUT_MB
+    except ValueError:
+        raise DataError(MAX_INPUT_ENV, f"${MAX_INPUT_ENV} is {raw!r}, not a number of MiB") from None
+    return int(mb * 2**20)
+
+
+def check_input_file(path: Path) -> None:
+    """A question or label file must be a regular file no larger than ``max_input_bytes``."""
+    if not path.exists():
+        raise DataError(path, "file not found")
+    if not path.is_file():
+        raise DataError(path, "not a regular file (a directory, device or pipe); give a question or label file")
+    size, limit = path.stat().st_size, max_input_bytes()
+    if size > limit:
+        raise DataError(path, f"{size / 2**20:,.1f} MiB, over the {limit / 2**20:,.1f} MiB input limit (raise it "
+                              f"with ${MAX_INPUT_ENV})")
 
 
 def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     """Read a text file; a decoding failure names the file, the byte offset and a likely encoding."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, "file not found")
+    check_input_file(path)
     data = path.read_bytes()
     enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:

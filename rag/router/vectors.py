@@ -1,19 +1,11 @@
 """Morpheme vectors from Kiwi's own language model, so that the router can weigh a word it never saw in training.
 
-A TF-IDF router knows only the words of its training families: left-out CLIcK grammar items (접미사, 피동문, 격음)
-or KMMLU marketing and welfare items (고객생애가치, 타당도) are, to it, a handful of unknown words and a question
-stem, and the stem decides. Kiwi's CoNg model (the default ``model_type``, already loaded for tokenising) holds
-a semantic embedding per morpheme — ``Kiwi.most_similar_morphemes('접미사')`` gives 파생어, 품사, 접두사, 어근 —
-but exposes it only as cosine similarities (``Kiwi.morpheme_similarity``). The vectors are recovered from those:
-
-    s(m) = [cos(m, a_1), …, cos(m, a_K)] for K fixed *anchor* morphemes (the first content morphemes by id),
-    G    = [cos(a_i, a_j)]  (K × K) = Q Λ Qᵀ,   v(m) = s(m) · Q_r Λ_r^(-1/2)   (r: eigenvalues above 1e-5·max)
-
-which is the morpheme's unit embedding in a rotated basis (exact when the anchors span the embedding space:
-Kiwi's is 256-dimensional, and 288 anchors give 255 dimensions whose dot products reproduce Kiwi's similarities
-to 0.002). K similarity calls per new morpheme (about 0.4 ms for K = 288), cached by morpheme id. Unknown words (Kiwi tags them with a placeholder id whose form is
-not theirs) get no vector. No download, no pickle: the anchors are a function of the Kiwi model, and a saved router
-records their forms (``signature``) so that one trained with another Kiwi model is refused rather than misread.
+Kiwi's CoNg model (already loaded for tokenising) holds an embedding per morpheme but exposes only cosine
+similarities (``Kiwi.morpheme_similarity``). The vectors are recovered from those: with s(m) the similarities of
+morpheme m to K fixed *anchor* morphemes and G = Q Λ Qᵀ their Gram matrix, v(m) = s(m) · Q_r Λ_r^(-1/2) is m's unit
+embedding in a rotated basis (288 anchors give 255 dimensions whose dot products reproduce Kiwi's similarities to
+0.002). K similarity calls per new morpheme (~0.4 ms), cached by id; unknown words get no vector. A saved router
+records the anchors' forms (``signature``) so that one trained with another Kiwi model is refused, not misread.
 """
 from __future__ import annotations
 

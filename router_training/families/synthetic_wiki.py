@@ -35,8 +35,9 @@ import random
 import re
 from pathlib import Path
 
-from ..data.question import Question
-from .families import KOREAN, SOCIAL, _family
+from rag.data.question import Question
+
+from .base import KOREAN, SOCIAL, _family
 from .synthetic import _n_choices, _sentences, _with_count
 
 JARYO_STEMS = ("(가)에 대한 설명으로 옳은 것은?", "(가)에 대한 설명으로 옳지 않은 것은?",

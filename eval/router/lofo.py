@@ -8,7 +8,7 @@ route must not depend on how many choices there are.
     rows = leave_one_family_out(root)            # one FamilyResult per family
     rows = leave_one_family_out(root, thresholds=FRONTIER_THRESHOLDS)
     threshold_frontier(rows)                     # the same folds routed with other router.threshold values
-    python -m rag.router lofo [--families a,b] [--out DIR]
+    python -m eval.router lofo [--families a,b] [--out DIR]
 """
 from __future__ import annotations
 
@@ -20,30 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from common.config import RouterConfig
-
-from ..data.question import Question
-from .base import SOCIAL, uncertain_mask
-from .classifier import (
-    C_DEFAULT,
-    EMBEDDING_WEIGHT,
-    GATED_TERMS_WEIGHT,
-    N_ANCHORS,
-    PASSAGE_PRIOR,
-    PASSAGE_WEIGHT,
-    TERM_DROPOUT,
-    TfidfLogReg,
-)
-from .families import FAMILIES, cap, family_weights, load_families
-from .features import FeatureExtractor
-from .second_opinion import (
-    SECOND_OPINION_CAP,
-    SECOND_OPINION_WEIGHT,
-    asks_second_opinion,
-    has_passages,
-    sigmoid,
-    with_second_opinion,
-)
+from common.config import EncoderConfig, RouterConfig
+from rag.data.question import Question
+from rag.router.base import SOCIAL, uncertain_mask
+from rag.router.features import FeatureExtractor
+from rag.router.model import LinearModel, has_passages, sigmoid
+from rag.router.params import RouterParams
+from rag.router.second_opinion import asks_second_opinion, with_second_opinion
+from rag.router.student import TopicStudent
+from router_training.encoding import CachedTopicFeatures
+from router_training.families import FAMILIES, cap, family_weights, load_families
+from router_training.fit import fit_linear
 
 
 @dataclass
@@ -84,42 +71,39 @@ def change_choice_count(questions: list[Question]) -> list[Question]:
     return out
 
 
-def leave_one_family_out(root: Path, names: list[str] | None = None, train_cap: int = 1500, C: float = C_DEFAULT,
-                         passage_weight: float = PASSAGE_WEIGHT, cfg: RouterConfig | None = None, progress=None,
-                         embedding_weight: float = EMBEDDING_WEIGHT, n_anchors: int = N_ANCHORS,
-                         gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
-                         topic=None, student=None, term_dropout: float = TERM_DROPOUT, second_opinion=None,
-                         second_weight: float = SECOND_OPINION_WEIGHT, second_cap: int = SECOND_OPINION_CAP,
-                         thresholds: Sequence[float] = ()) -> list[FamilyResult]:
+def leave_one_family_out(root: Path, names: list[str] | None = None, params: RouterParams | None = None,
+                         cfg: RouterConfig | None = None, progress=None, topic: EncoderConfig | None = None,
+                         student: TopicStudent | None = None, second_opinion: EncoderConfig | None = None,
+                         stem_cache: Path | None = None, thresholds: Sequence[float] = ()) -> list[FamilyResult]:
     """Train without each family of ``names`` (default: all registered) and route it. Every family stays in
-    training for the other folds, capped at ``train_cap`` rows; the left-out family is routed in full.
-    ``topic``: the opt-in ``topics.TopicFeatures`` block; ``student``: a ``topic_student.TopicStudent`` (fitted
-    on knowledge-base text only, never on a family's rows, so one student serves every fold); ``second_opinion``:
-    a ``topics.TopicFeatures`` for the encoder's second opinion (``second_opinion.py``), fitted in each fold too;
+    training for the other folds, capped at ``params.train_cap`` rows; the left-out family is routed in full.
+    ``topic``: the encoder of the opt-in topic block on the router itself; ``student``: a topic student (fitted on
+    knowledge-base text only, never on a family's rows, so one student serves every fold); ``second_opinion``: the
+    encoder of the second opinion, whose model is fitted in each fold too (stems cached in ``stem_cache``);
     ``thresholds``: other ``router.threshold`` values every family is also routed with (``threshold_frontier``)."""
-    fx = FeatureExtractor(n_anchors=n_anchors if embedding_weight > 0 else 0, topic=topic, student=student)
+    params = params or RouterParams()
+    vectors = params.embedding_weight > 0 and params.n_anchors > 0
+    if (topic is not None or second_opinion is not None or student is not None) and not vectors:
+        raise ValueError("the encoder's topic and the topic student are weighed with the morpheme vectors: they need "
+                         "embedding_weight > 0 and n_anchors > 0")
+    topic_fx = (CachedTopicFeatures(topic, params.lexicon.prototypes, params.topic_weight, stem_cache)
+                if topic is not None else None)
+    fx = FeatureExtractor(params, vectors=vectors, topic=topic_fx, student=student)
     fams = load_families(root, names)
     feats, shifted = family_features(fams, fx)
     second = None
     if second_opinion is not None:
-        if embedding_weight <= 0:
-            raise ValueError("the second opinion's topic block is weighed with the morpheme vectors: it needs "
-                             "embedding_weight > 0")
-        second = SecondOpinionFeatures(*topic_features(fams, feats, shifted, second_opinion), second_weight,
-                                       second_cap)
-    return folds_from_features(fams, feats, shifted, train_cap=train_cap, C=C, passage_weight=passage_weight,
-                               cfg=cfg, progress=progress, embedding_weight=embedding_weight,
-                               gated_weight=gated_weight, passage_prior=passage_prior, term_dropout=term_dropout,
-                               second=second, thresholds=thresholds)
+        block = CachedTopicFeatures(second_opinion, params.lexicon.prototypes, params.topic_weight, stem_cache)
+        second = SecondOpinionFeatures(*topic_features(fams, feats, shifted, block))
+    return folds_from_features(fams, feats, shifted, params, cfg=cfg, progress=progress, second=second,
+                               topic=topic is not None, thresholds=thresholds)
 
 
 @dataclass
 class SecondOpinionFeatures:
-    """The second model's features of every family (``topic_features``), its weight and training rows per family."""
+    """The second model's features of every family (``topic_features``)."""
     feats: dict
     shifted: dict
-    weight: float = SECOND_OPINION_WEIGHT
-    cap: int = SECOND_OPINION_CAP
 
 
 def topic_features(fams: dict[str, list[Question]], feats: dict, shifted: dict, topic) -> tuple[dict, dict]:
@@ -150,15 +134,12 @@ def family_features(fams: dict[str, list[Question]], extractor: FeatureExtractor
     return feats, shifted
 
 
-def folds_from_features(fams: dict[str, list[Question]], feats: dict, shifted: dict, train_cap: int = 1500,
-                        C: float = C_DEFAULT, passage_weight: float = PASSAGE_WEIGHT, cfg: RouterConfig | None = None,
-                        progress=None, embedding_weight: float = EMBEDDING_WEIGHT,
-                        gated_weight: float = GATED_TERMS_WEIGHT, passage_prior: float | None = PASSAGE_PRIOR,
-                        term_dropout: float = TERM_DROPOUT, second: SecondOpinionFeatures | None = None,
-                        thresholds: Sequence[float] = ()) -> list[FamilyResult]:
+def folds_from_features(fams: dict[str, list[Question]], feats: dict, shifted: dict, params: RouterParams,
+                        cfg: RouterConfig | None = None, progress=None, second: SecondOpinionFeatures | None = None,
+                        topic: bool = False, thresholds: Sequence[float] = ()) -> list[FamilyResult]:
     """The folds of ``leave_one_family_out`` over features already extracted (``family_features``): a study can
-    extend the features (``benchmarks/router_topic_probe.py`` appends a sentence encoder's topic block) and
-    reuse the same folds. ``second``: the second opinion's features; its model is fitted in each fold as well."""
+    extend the features and reuse the same folds. ``second``: the second opinion's features; its model is fitted in
+    each fold as well. ``topic``: the features carry the encoder's topic block."""
     cfg = cfg or RouterConfig(name="classifier")
     results = []
     folds: list[str | None] = [n for n in fams if not FAMILIES.get(n).eval_only]
@@ -167,20 +148,19 @@ def folds_from_features(fams: dict[str, list[Question]], feats: dict, shifted: d
     for held in folds:
         t = time.time()
         training = [n for n in fams if n != held and not FAMILIES.get(n).eval_only]
-        rows = [r for n in training for r in _capped(fams[n], feats[n], train_cap)]
+        rows = [r for n in training for r in _capped(fams[n], feats[n], params.train_cap)]
         if len({q.domain for q, _ in rows}) < 2:
             raise ValueError(f"leaving out {held!r} leaves one domain only; give families of both domains")
-        fit = {"C": C, "passage_weight": passage_weight, "embedding_weight": embedding_weight,
-               "gated_weight": gated_weight, "passage_prior": passage_prior, "term_dropout": term_dropout}
-        model = _fit(rows, fit)
+        model = _fit(rows, params, topic)
         second_model = None
         if second is not None:
-            second_model = _fit([r for n in training for r in _capped(fams[n], second.feats[n], second.cap)], fit)
+            second_model = _fit([r for n in training for r in _capped(fams[n], second.feats[n],
+                                                                     params.second_opinion_cap)], params, True)
         # a left-out family is routed by the model trained without it; evaluation-only families (never
         # trained on) by the model trained on every other family (the last fold, held = None)
         routed = [held] if held else [n for n in fams if FAMILIES.get(n).eval_only]
         for name in routed:
-            decide = _decider(model, second_model, second, name, cfg)
+            decide = _decider(model, second_model, second, name, cfg, params.second_opinion_weight)
             results.append(_route_family(decide, name, fams[name], feats[name], shifted.get(name), cfg,
                                          thresholds))
             if progress:
@@ -194,14 +174,15 @@ def _capped(qs: list[Question], feats: list, n: int) -> list[tuple]:
     return [(q, f) for q, f in zip(qs, feats) if q.id in keep]
 
 
-def _fit(rows: list[tuple], fit: dict) -> TfidfLogReg:
+def _fit(rows: list[tuple], params: RouterParams, topic: bool) -> LinearModel:
     """The classifier fitted on (question, features) rows, each family weighed equally within its domain."""
     qs = [q for q, _ in rows]
-    return TfidfLogReg.fit([f for _, f in rows], [int(q.domain == SOCIAL) for q in qs], family_weights(qs), **fit)
+    weights = family_weights(qs) if params.balance_families else None
+    return fit_linear([f for _, f in rows], [int(q.domain == SOCIAL) for q in qs], weights, params, topic=topic)
 
 
-def _decider(model: TfidfLogReg, second_model: TfidfLogReg | None, second: SecondOpinionFeatures | None, name: str,
-             cfg: RouterConfig):
+def _decider(model: LinearModel, second_model: LinearModel | None, second: SecondOpinionFeatures | None, name: str,
+             cfg: RouterConfig, weight: float):
     """``decide(feats, shifted: bool, thresholds)`` → ({threshold: p_social}, coverage) of a family's questions as
     the router routes them with each ``router.threshold``: the words alone, or with the second opinion where it is
     asked at that threshold (``second_opinion.with_second_opinion``). The first model runs once; the second once,
@@ -218,7 +199,7 @@ def _decider(model: TfidfLogReg, second_model: TfidfLogReg | None, second: Secon
         said = np.zeros(len(d))
         if asked.size:
             said[asked] = second_model.decision([f2[i] for i in asked])
-        return {t: sigmoid(with_second_opinion(d, passage, cov, lambda idx: said[idx], second.weight, c))
+        return {t: sigmoid(with_second_opinion(d, passage, cov, lambda idx: said[idx], weight, c))
                 for t, c in cfgs.items()}, cov
     return decide
 

@@ -1,6 +1,6 @@
 """Question *families* for training and judging the router: sources that differ in how their questions look.
 
-A router is only trusted on real 수능 if it routes a family it never saw. ``python -m rag.router lofo``
+A router is only trusted on real 수능 if it routes a family it never saw. ``python -m eval.router lofo``
 trains without each family in turn and tests on it (leave one family out); rows of the same family never
 stand on both sides. Families by name (``FAMILIES.get(name)``), each read from the shared data root:
 
@@ -13,7 +13,7 @@ stand on both sides. Families by name (``FAMILIES.get(name)``), each read from t
 | ``mmmlu`` | social | competition MMMLU rows (translated MMLU: history, economics, psychology, …) |
 | ``click-social`` | social | CLIcK Culture (history, law, politics, economy, society, geography, …) |
 | ``sat-history`` | social | SAT U.S. history translated to Korean (5 choices) |
-| ``ksat-social`` | social | real 수능 사회탐구 items inside competition test (evaluation only; see its loader) |
+| ``ksat-social`` | social | the competition test's real 수능 사회탐구 rows (``KCSAT-social``; evaluation only) |
 | ``korquad-mc`` | korean | synthetic: KorQuAD dev made multiple-choice (``synthetic.py``) |
 | ``wiki-jaryo`` | social | synthetic: 수능-사회-shaped items from Korean Wikipedia (``synthetic.py``) |
 | ``kobest-mc`` | korean | synthetic: KoBEST HellaSwag/COPA/WiC as 국어 items, often without a passage |
@@ -24,12 +24,13 @@ stand on both sides. Families by name (``FAMILIES.get(name)``), each read from t
 | ``wiki-saryo`` | social | synthetic: a quotation from a world-history / ethics article as the 사료, an inference stem |
 
 ``kice`` years 2020–2024 are the competition test's KCSAT rows: the shipped router (``default_training``)
-leaves them out so that its competition-test figure is not measured on its own training items.
+leaves them out so that its competition-test figure is not measured on its own training items. The real families
+are registered here, the synthetic ones in ``synthetic.py`` and ``synthetic_wiki.py``; importing
+``router_training.families`` registers all of them.
 """
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,11 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from common.registry import Registry
-
-from ..data import load_questions, load_with_report
-from ..data.loaders import hash_bucket
-from ..data.question import Question
-from .base import KOREAN, SOCIAL
+from rag.data import load_questions, load_with_report
+from rag.data.question import Question
+from rag.router.base import KOREAN, SOCIAL
 
 #: KICE years whose items are the competition test's KCSAT rows
 HELD_OUT_KICE_YEARS = frozenset({"2020", "2021", "2022", "2023", "2024"})
@@ -54,8 +53,6 @@ class Family:
     domain: str
     description: str
     load: Callable[[Path], list[Question]]
-    #: rows kept per family when training (a deterministic sample by id); None keeps all
-    train_cap: int | None = 1500
     #: built from other data to stand in for a kind of question (training only; not a real-exam figure)
     synthetic: bool = False
     #: never trained on (it lies inside an evaluation set); routed by every leave-one-out model
@@ -65,8 +62,7 @@ class Family:
 FAMILIES: Registry[Family] = Registry("router family")
 
 
-def _family(name: str, domain: str, description: str, train_cap: int | None = 1500, synthetic: bool = False,
-            eval_only: bool = False):
+def _family(name: str, domain: str, description: str, synthetic: bool = False, eval_only: bool = False):
     def deco(fn: Callable[[Path], list[Question]]) -> Callable[[Path], list[Question]]:
         def load(root: Path) -> list[Question]:
             qs = fn(Path(root))
@@ -74,7 +70,7 @@ def _family(name: str, domain: str, description: str, train_cap: int | None = 15
                 q.metadata["family"] = name
             return qs
 
-        FAMILIES.register(name)(Family(name, domain, description, load, train_cap, synthetic, eval_only))
+        FAMILIES.register(name)(Family(name, domain, description, load, synthetic, eval_only))
         return fn
 
     return deco
@@ -123,69 +119,12 @@ def _sat(root: Path) -> list[Question]:
     return qs
 
 
-def _norm(s: str) -> str:
-    return re.sub(r"\s+", "", s)
-
-
-#: characters of a passage stretch compared with the KICE passages (``kice_matches``)
-KICE_WINDOW = 30
-_HANGUL = re.compile(r"[가-힣]")
-
-
-def kice_matches(questions: list[Question], kice: list[Question], window: int = KICE_WINDOW) -> list[bool]:
-    """Whether each question is a KICE 국어 item. With a passage, by the passage alone: it shares a stretch of
-    ``2 · window`` characters (spaces ignored) with a KICE passage. A stem or choices are no proof: 수능 사회탐구
-    items share generic stems ("(가)～(다)에 대한 설명으로 가장 적절한 것은?") and <보기>-combination choices
-    ("ㄱ, ㄴ", "ㄴ, ㄷ") with 국어 items, and matching on those left 55 사회탐구 rows of competition test counted
-    as 국어. Without a passage: the same question text (first 40 characters, spaces ignored) or at least two
-    choices (first 30 characters) of four or more Hangul syllables."""
-    indexed = set()
-    for q in kice:
-        t = _norm(q.paragraph)
-        indexed.update(t[i:i + window] for i in range(0, len(t) - window + 1, window))
-    stems = {_norm(q.question)[:40] for q in kice}
-    choices = {_norm(c)[:30] for q in kice for c in q.choices if len(_HANGUL.findall(c)) >= 4}
-
-    def match(q: Question) -> bool:
-        t = _norm(q.paragraph)
-        if t:  # any stretch of 2·window shared characters holds one of the indexed windows
-            return any(t[i:i + window] in indexed for i in range(len(t) - window + 1))
-        return _norm(q.question)[:40] in stems or sum(_norm(c)[:30] in choices for c in q.choices) >= 2
-
-    return [match(q) for q in questions]
-
-
-@_family("ksat-social", SOCIAL, "real 수능 사회탐구 items in competition test (labelled KCSAT/korean there)",
-         eval_only=True)
+@_family("ksat-social", SOCIAL, "real 수능 사회탐구 items in competition test (KCSAT-social rows)", eval_only=True)
 def _ksat_social(root: Path) -> list[Question]:
-    """The competition test's ``KCSAT`` rows that are not 수능 국어 items (their passage is no KICE 2015–2024
-    passage, ``kice_matches``): 237 real 사회탐구 items — 윤리와 사상, 생활과 윤리, 사회·문화, 정치와 법,
-    지리 … — with 5 choices, 자료 passages, <보기> and 갑/을 dialogues, which ``test_sources.csv`` labels
-    ``korean`` (188 KCSAT rows are 수능 국어 items). Relabelled ``social`` here;
-    evaluation only (never trained on)."""
-    out = [q for q in _competition_test(root) if q.source == "KCSAT-social"]
-    for q in out:
-        q.domain = SOCIAL
-    return out
-
-
-def _competition_test(root: Path) -> list[Question]:
-    """Competition test with its labels; the KCSAT rows with no KICE match get source ``KCSAT-social``."""
+    """The competition test's ``KCSAT-social`` rows (237 real 사회탐구 items — 윤리와 사상, 생활과 윤리, 사회·문화, 정치와
+    법, 지리 … — with 5 choices, 자료 passages, <보기> and 갑/을 dialogues); evaluation only (never trained on)."""
     test = load_questions(root / "competition/test.csv", labels=root / "competition/test_sources.csv")
-    kcsat = [q for q in test if q.source == "KCSAT"]
-    for q, hit in zip(kcsat, kice_matches(kcsat, _kice(root))):
-        if not hit:
-            q.source = "KCSAT-social"
-    return test
-
-
-def competition_test_relabelled(root: Path) -> list[Question]:
-    """Competition test with its labels, the ``ksat-social`` rows set to ``social``."""
-    test = _competition_test(root)
-    for q in test:
-        if q.source == "KCSAT-social":
-            q.domain = SOCIAL
-    return test
+    return [q for q in test if q.source == "KCSAT-social"]
 
 
 def stable_fraction(qid: str) -> float:
@@ -221,26 +160,3 @@ def family_weights(questions: Sequence[Question]) -> np.ndarray:
         families_in.setdefault(q.domain, set()).add(family_of(q))
     w = np.array([1.0 / per_family[family_of(q)] / len(families_in[q.domain]) for q in questions])
     return w / w.mean()
-
-
-def load_families(root: Path, names: list[str] | None = None) -> dict[str, list[Question]]:
-    return {n: FAMILIES.get(n).load(root) for n in (names or FAMILIES.names())}
-
-
-def default_training(root: Path) -> list[Question]:
-    """What the shipped router trains on: every family (capped per family), without KICE 2020–2024 (the
-    competition test's KCSAT items) and with only the ``@0/2`` half of CLIcK (``hash_bucket``; evaluate on
-    ``exams/click@1/2``)."""
-    out: list[Question] = []
-    for name, qs in load_families(root, [n for n in FAMILIES.names() if not FAMILIES.get(n).eval_only]).items():
-        fam = FAMILIES.get(name)
-        if name == "kice":
-            qs = [q for q in qs if q.metadata.get("year") not in HELD_OUT_KICE_YEARS]
-        if name.startswith("click-"):
-            qs = [q for q in qs if hash_bucket(q.id, 2) == 0]
-        out.extend(cap(qs, fam.train_cap))
-    return out
-
-
-from . import synthetic as _synthetic  # noqa: F401  (registers the synthetic families)
-from . import synthetic_wiki as _synthetic_wiki  # noqa: F401  (and those from Korean Wikipedia)

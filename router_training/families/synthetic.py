@@ -28,8 +28,9 @@ import random
 import re
 from pathlib import Path
 
-from ..data.question import Question
-from .families import KOREAN, SOCIAL, _family
+from rag.data.question import Question
+
+from .base import KOREAN, SOCIAL, _family
 
 _SENT = re.compile(r"(?<=[다요음함됨임])\.\s+|\n+")
 
