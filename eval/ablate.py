@@ -26,6 +26,7 @@ from common.config import (
     format_validation,
     safe_yaml_load,
 )
+from common.rundir import run_lock
 
 from .charts import grouped_bars
 from .metrics import mcnemar
@@ -72,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=positive_int, default=None)
     ap.add_argument("--resume", action="store_true", help="continue variants already started in --out")
     args = ap.parse_args(argv)
+    with run_lock(args.out):  # one ablation at a time writes into --out
+        return _ablate(args)
+
+
+def _ablate(args) -> int:
     cfg = config_from_args(args)
     try:
         base, variants = load_grid(args.grid)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from common.cli import add_config_args, command, config_from_args, fail, prepare_out_dir
 from common.config import RunConfig
+from common.rundir import run_lock
 
 
 class Collator:
@@ -109,7 +110,13 @@ def plot_curve(log: list[dict], path: Path) -> None:
 
 def train(cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True, callbacks: list | None = None
           ) -> dict:
-    """Fine-tune as configured into ``out``; ``callbacks`` are extra transformers TrainerCallbacks."""
+    """Fine-tune as configured into ``out``; ``callbacks`` are extra transformers TrainerCallbacks. One run at a
+    time writes into ``out`` (``common.rundir.run_lock``)."""
+    with run_lock(out):
+        return _train(cfg, out, resume, progress, callbacks)
+
+
+def _train(cfg: RunConfig, out: Path, resume: bool, progress: bool, callbacks: list | None) -> dict:
     import torch
     from datasets import Dataset
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments

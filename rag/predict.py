@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from common.cli import add_config_args, command, config_from_args, fail, positive_int, prepare_out_dir
 from common.config import RunConfig, config_hash
 from common.hashing import sha256_tree, short_hash
+from common.rundir import run_lock, write_atomic
 from knowledge_base.manifest import KBError
 
 from .data import DataError, Question, load_questions, write_submission
@@ -67,6 +68,9 @@ def check_resume(out: Path, stamp: dict) -> None:
                 from None
     elif (out / ".config_hash").exists():  # written by versions before the data was stamped
         old = {"config": (out / ".config_hash").read_text().strip()}
+    elif (out / DETAILS).exists() and (out / DETAILS).stat().st_size > 0:
+        raise ValueError(f"--resume refused: {out} holds results ({DETAILS}) but no {RUN_STAMP} saying what they were "
+                         f"produced from (a copied run?); rerun into another --out")
     else:
         return
     diffs = []
@@ -88,7 +92,9 @@ def _describe(data: dict) -> str:
         return "unknown"
     if "suite" in data:
         return f"suite {data['suite']}"
-    return f"{data.get('path')} sha256 {str(data.get('sha256'))[:12]}"
+    lab = data.get("labels")
+    labels = f" with labels {lab.get('path')} sha256 {str(lab.get('sha256'))[:12]}" if lab else " without labels"
+    return f"{data.get('path')} sha256 {str(data.get('sha256'))[:12]}{labels}"
 
 
 def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool = False, checkpoint_every: int = 16,
@@ -117,8 +123,14 @@ def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool =
         from .evidence import refuse_leakage
 
         refuse_leakage(pipe.retriever.kb, questions)
+    with run_lock(out):  # one run at a time writes into ``out``
+        return _run(cfg, questions, out, resume, checkpoint_every, pipe, progress, stop_after, stamp, details)
+
+
+def _run(cfg, questions, out, resume, checkpoint_every, pipe, progress, stop_after, stamp, details
+         ) -> list[Prediction]:
     prepare_out_dir(out, cfg)
-    (out / RUN_STAMP).write_text(json.dumps(stamp, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_atomic(out / RUN_STAMP, json.dumps(stamp, ensure_ascii=False, indent=1))
     (out / ".config_hash").unlink(missing_ok=True)
     done = read_details(details) if resume else []
     done_ids = {r.id for r in done}
@@ -161,7 +173,10 @@ def load_for_run(cfg: RunConfig, data: str | None, labels: str | None, limit: in
         raise DataError(path, "no questions to answer" + (" (every row was skipped)" if not cfg.data.strict else ""))
     file_part = parse_bucket_spec(path)[0]
     base = Path(file_part).expanduser()
-    return qs, {"path": f"{base.resolve()}{path[len(file_part):]}", "sha256": sha256_tree(base)}
+    identity = {"path": f"{base.resolve()}{path[len(file_part):]}", "sha256": sha256_tree(base)}
+    if lab:  # the labels decide the domains the run reports: part of what it was produced from
+        identity["labels"] = {"path": str(Path(lab).expanduser().resolve()), "sha256": sha256_tree(Path(lab))}
+    return qs, identity
 
 
 @command

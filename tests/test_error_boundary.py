@@ -61,3 +61,42 @@ def test_inputs_that_could_take_the_machine_down_are_refused(tmp_path, data_root
     big.write_text("retrieval: {top_k: 3}\n" + "#" * (2 << 20))
     code, err = run_cli(predict, ["--config", str(big), "--out", str(tmp_path / "o")], capsys)
     assert code != 0 and "a run config is under" in _one_line(err)
+
+
+def test_a_run_directory_belongs_to_one_run(tmp_path, data_root, tiny_qwen_dir, capsys):
+    """While one run writes into --out (it holds DIR/.lock), a second run into it is refused, not interleaved."""
+    from common.rundir import run_lock
+    from rag.predict import main as predict
+
+    out = tmp_path / "run"
+    argv = ["--data", str(data_root / "competition/train.csv"), "--out", str(out), "--limit", "2",
+            "-o", f"llm.model={tiny_qwen_dir}", "-o", "router.name=always-korean", "-o", "llm.dtype=float32"]
+    with run_lock(out):  # a run in progress
+        code, err = run_cli(predict, argv, capsys)
+        assert code != 0 and "another run is writing into this directory" in _one_line(err)
+        assert not (out / "details.jsonl").exists()
+    code, err = run_cli(predict, argv, capsys)  # once it is done, the directory is free
+    assert code == 0 and (out / "details.jsonl").read_text().count("\n") == 2
+    # --resume with other labels: the label file and its sha256 are part of the stamp
+    labels = tmp_path / "labels.csv"
+    labels.write_text((data_root / "competition/train_sources.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    code, err = run_cli(predict, [*argv, "--labels", str(labels), "--resume"], capsys)
+    assert code != 0 and "--resume refused" in err and "labels" in err
+    # --resume into results without their stamp (a copied run) is refused, not mixed
+    (out / ".run_stamp.json").unlink()
+    code, err = run_cli(predict, [*argv, "--resume"], capsys)
+    assert code != 0 and "no .run_stamp.json" in err
+
+
+@pytest.mark.parametrize("domain", ["사회", "Social", "국어"])
+def test_a_domain_outside_korean_and_social_is_refused_in_every_format(tmp_path, domain):
+    """Label files refused these; flat CSV and jsonl kept them as a third domain that every figure counted apart."""
+    from rag.data import DataError, load_questions
+
+    (tmp_path / "q.jsonl").write_text('{"id": "a", "question": "q?", "choices": ["x", "y"], "answer": 1, '
+                                      f'"domain": "{domain}"}}\n', encoding="utf-8")
+    (tmp_path / "q.csv").write_text(f'id,question,choices,answer,domain\na,q?,"[\'x\', \'y\']",1,{domain}\n',
+                                    encoding="utf-8")
+    for name, fmt in (("q.jsonl", "jsonl"), ("q.csv", "flat")):
+        with pytest.raises(DataError, match=f"row 1, id 'a', field 'domain'.*{domain}.*is not one of"):
+            load_questions(tmp_path / name, format=fmt)

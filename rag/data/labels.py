@@ -5,10 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataError
-from .question import Question
+from .question import DOMAINS, Question
 from .readers import iter_csv
-
-DOMAINS = ("korean", "social")
 
 
 @dataclass(frozen=True)

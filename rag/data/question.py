@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CHOICE_MARKS = "①②③④⑤⑥⑦⑧⑨⑩"
+#: the two domains a question can be labelled with (label files, flat CSV and jsonl alike)
+DOMAINS = ("korean", "social")
 
 
 class Question(BaseModel):
@@ -28,6 +30,17 @@ class Question(BaseModel):
     domain: str | None = None
     hint: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("domain", mode="before")
+    @classmethod
+    def _known_domain(cls, v: Any) -> Any:
+        """One meaning per value: ``korean`` or ``social`` (or none), as in label files; 사회, Social, 국어 … are
+        refused with the row, not kept as a third domain that every figure would count apart."""
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
+        if v not in DOMAINS:
+            raise ValueError(f"domain {v!r} is not one of {DOMAINS}")
+        return v
 
     @property
     def n_choices(self) -> int:

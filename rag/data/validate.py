@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError, LoadReport
-from .question import Question
+from .question import DOMAINS, Question
 
 RowResult = Question | DataError
 
@@ -41,6 +41,9 @@ def make_question(path: str | Path, row: int, qid: Any, question: Any, choices: 
         raise err("answer", f"answer {_short(answer)} is not an integer")
     if ans is not None and not 1 <= ans <= len(choices):
         raise err("answer", f"answer {ans} is outside 1..{len(choices)}")
+    domain = fields.get("domain")
+    if domain is not None and not (isinstance(domain, str) and (domain in DOMAINS or not domain.strip())):
+        raise err("domain", f"domain {_short(domain)} is not one of {', '.join(DOMAINS)} (as in label files)")
     return Question(id=qid_s, question=question, choices=list(choices), answer=ans, **fields)
 
 
