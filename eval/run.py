@@ -25,6 +25,31 @@ from .report import result_line, write_report
 from .suites import SUITES, questions_for
 
 
+def check_complete(run_dir: Path, records, allow_partial: bool = False) -> None:
+    """Refuse to score a run whose records repeat an id, answer a question its stamp does not list, or (unless
+    ``allow_partial``) leave some of its questions unanswered."""
+    ids = [r.id for r in records]
+    dup = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
+    if dup:
+        raise ValueError(f"{run_dir}: {len(ids) - len(set(ids))} duplicate record(s) in details.jsonl (e.g. "
+                         f"{', '.join(dup[:3])}): two runs wrote into one directory? score a clean run")
+    from rag.predict import RUN_STAMP
+
+    stamp_path = Path(run_dir) / RUN_STAMP
+    if not stamp_path.exists():
+        return
+    expected = json.loads(stamp_path.read_text(encoding="utf-8")).get("question_ids")
+    if expected is None:
+        return
+    unknown = sorted(set(ids) - set(expected))
+    if unknown:
+        raise ValueError(f"{run_dir}: {len(unknown)} record(s) answer questions the run was not given (e.g. "
+                         f"{', '.join(unknown[:3])})")
+    if len(set(ids)) < len(expected) and not allow_partial:
+        raise ValueError(f"{run_dir}: {len(set(ids))} of {len(expected)} questions answered (an interrupted run?); "
+                         f"finish it with rag.predict --resume, or pass --allow-partial to score what is there")
+
+
 @command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.run", description=__doc__,
@@ -35,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suite", default=None, choices=SUITES.names())
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--predictions", type=Path, default=None, help="score this rag.predict run instead")
+    ap.add_argument("--allow-partial", action="store_true",
+                    help="with --predictions: score a run that has not answered all its questions")
     ap.add_argument("--limit", type=positive_int, default=None)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--no-evidence-baseline", dest="evidence_baseline", action="store_false",
@@ -46,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.predictions is not None:
             records = read_run(args.predictions)
+            check_complete(args.predictions, records, args.allow_partial)
             prov["predictions"] = str(args.predictions)
         else:
             from rag.predict import predict

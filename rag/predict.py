@@ -51,10 +51,11 @@ RUN_STAMP = ".run_stamp.json"
 
 def run_stamp(cfg: RunConfig, questions: list[Question], data: dict | None = None) -> dict:
     """What a run directory was produced from: the config's hash, the data's identity (``data``: path and
-    sha256, or a suite name) and the question ids (count, hash, the first few)."""
+    sha256, or a suite name) and the question ids (count, hash, the first few; and all of them, which
+    ``eval.run --predictions`` checks the records against)."""
     ids = [q.id for q in questions]
     return {"config": config_hash(cfg), "data": data or {},
-            "questions": {"n": len(ids), "ids_sha256": short_hash(ids), "first": ids[:3]}}
+            "questions": {"n": len(ids), "ids_sha256": short_hash(ids), "first": ids[:3]}, "question_ids": ids}
 
 
 def check_resume(out: Path, stamp: dict) -> None:

@@ -100,3 +100,26 @@ def test_a_domain_outside_korean_and_social_is_refused_in_every_format(tmp_path,
     for name, fmt in (("q.jsonl", "jsonl"), ("q.csv", "flat")):
         with pytest.raises(DataError, match=f"row 1, id 'a', field 'domain'.*{domain}.*is not one of"):
             load_questions(tmp_path / name, format=fmt)
+
+
+def test_scoring_a_partial_or_mixed_run_is_refused(tmp_path, data_root, tiny_qwen_dir, capsys):
+    from eval.run import main as run
+    from rag.predict import main as predict
+
+    out = tmp_path / "run"
+    assert predict(["--data", str(data_root / "competition/train.csv"), "--out", str(out), "--limit", "3",
+                    "-o", f"llm.model={tiny_qwen_dir}", "-o", "router.name=always-korean",
+                    "-o", "llm.dtype=float32"]) == 0
+    details = out / "details.jsonl"
+    lines = details.read_text(encoding="utf-8").splitlines(keepends=True)
+    details.write_text("".join(lines[:2]), encoding="utf-8")  # an interrupted run
+    code, err = run_cli(run, ["--predictions", str(out), "--out", str(tmp_path / "ev")], capsys)
+    assert code != 0 and "2 of 3 questions answered" in err and "--allow-partial" in err
+    assert run(["--predictions", str(out), "--out", str(tmp_path / "ev"), "--allow-partial"]) == 0
+    details.write_text("".join(lines + lines[:1]), encoding="utf-8")  # two runs into one directory
+    code, err = run_cli(run, ["--predictions", str(out), "--out", str(tmp_path / "ev2")], capsys)
+    assert code != 0 and "1 duplicate record(s)" in err
+    stranger = lines[0].replace('"generation-for-nlp-', '"someone-else-', 1)
+    details.write_text("".join(lines + [stranger]), encoding="utf-8")
+    code, err = run_cli(run, ["--predictions", str(out), "--out", str(tmp_path / "ev3")], capsys)
+    assert code != 0 and "answer questions the run was not given" in err
