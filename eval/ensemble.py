@@ -101,6 +101,9 @@ def align(named: list[tuple[str, list[Prediction]]]) -> Members:
             if len(a.probs) != len(b.probs):
                 raise EnsembleError(f"{name}: question {a.id} has {len(b.probs)} choices, {first_name} has "
                                     f"{len(a.probs)}")
+            if a.gold is not None and b.gold is not None and a.gold != b.gold:
+                raise EnsembleError(f"{name}: question {a.id} has gold answer {b.gold}, {first_name} has {a.gold}: "
+                                    f"the runs were scored against different answers (other data?)")
         aligned.append(row)
     return Members([n for n, _ in named], aligned)
 
@@ -256,6 +259,9 @@ def ensemble_markdown(method: str, table: dict, fitted: dict) -> list[str]:
 
 
 def run(run_dirs: list[Path], method: str, out: Path, folds: int = 5, grid: int = 10) -> dict:
+    if any(Path(out).resolve() == Path(d).resolve() for d in run_dirs):
+        raise EnsembleError(f"--out {out} is one of the members: the ensemble would overwrite that run; choose "
+                            f"another directory")
     named = [(str(d), read_run(d)) for d in run_dirs]
     members = align(named)
     records, fitted = combine(members, method, folds, grid)

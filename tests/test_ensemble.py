@@ -131,3 +131,14 @@ def test_cli_refuses_mismatched_runs(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main([str(a), str(b), "--method", "soft", "--out", str(tmp_path / "o")])
     assert e.value.code == 1 and "q3" in capsys.readouterr().err
+
+
+def test_members_scored_against_other_answers_and_an_out_that_is_a_member_are_refused(tmp_path, capsys):
+    other = [A[0], rec("q2", [.5, .4, .1, 0], 3), *A[2:]]  # q2's gold differs: other data
+    with pytest.raises(EnsembleError, match="q2 has gold answer 3, A has 2"):
+        align([("A", A), ("other", other)])
+    a, b = write_run(tmp_path / "A", A), write_run(tmp_path / "B", B)
+    before = (a / "details.jsonl").read_bytes()
+    with pytest.raises(SystemExit):
+        main([str(a), str(b), "--method", "soft", "--out", str(a)])
+    assert "one of the members" in capsys.readouterr().err and (a / "details.jsonl").read_bytes() == before
