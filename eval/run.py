@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-evidence-baseline", dest="evidence_baseline", action="store_false",
                     help="skip the retrieval-only answerer's row (run when retrieval.kb is set)")
     args = ap.parse_args(argv)
+    given = [f for f, v in (("--data", args.data), ("--suite", args.suite), ("--predictions", args.predictions))
+             if v is not None]
+    if len(given) > 1:
+        fail(f"{' and '.join(given)} both say which questions to score: give one", 2)
     cfg = config_from_args(args)
     prov: dict = {"config_hash": config_hash(cfg), "versions": json.dumps(library_versions())}
     baselines: dict = {}

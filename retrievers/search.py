@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("query", nargs="+")
     ap.add_argument("-k", type=positive_int, default=None, help="results (default retrieval.top_k)")
     args = ap.parse_args(argv)
+    if args.kb and any(o.split("=", 1)[0].strip() == "retrieval.kb" for o in args.override):
+        fail("--kb and -o retrieval.kb both name the knowledge base: give one", 2)
     cfg = config_from_args(args, [f"retrieval.kb={args.kb}"] if args.kb else [])
     try:
         retriever = get_retriever(cfg.retrieval)

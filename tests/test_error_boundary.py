@@ -123,3 +123,20 @@ def test_scoring_a_partial_or_mixed_run_is_refused(tmp_path, data_root, tiny_qwe
     details.write_text("".join(lines + [stranger]), encoding="utf-8")
     code, err = run_cli(run, ["--predictions", str(out), "--out", str(tmp_path / "ev3")], capsys)
     assert code != 0 and "answer questions the run was not given" in err
+
+
+def test_two_flags_that_say_the_same_thing_and_unknown_problem_keys_are_refused(tmp_path, data_root, capsys):
+    from eval.run import main as run
+    from rag.data import DataError, load_questions
+    from retrievers.search import main as search
+
+    code, err = run_cli(run, ["--data", str(data_root / "competition/train.csv"), "--suite", "kice", "--out",
+                              str(tmp_path / "o")], capsys)
+    assert code == 2 and "--data and --suite both say which questions" in err and not (tmp_path / "o").exists()
+    code, err = run_cli(search, ["--kb", "A", "-o", "retrieval.kb=B", "질문"], capsys)
+    assert code == 2 and "--kb and -o retrieval.kb both name" in err
+    (tmp_path / "c.csv").write_text('id,paragraph,problems,question_plus\n'
+                                    'x1,글,"{\'question\': \'q?\', \'choices\': [\'a\', \'b\'], \'answers\': 1}",\n',
+                                    encoding="utf-8")
+    with pytest.raises(DataError, match="row 1, id 'x1', field 'problems'.*unknown key.*'answers'"):
+        load_questions(tmp_path / "c.csv")

@@ -58,6 +58,10 @@ def read_competition(path: Path, encoding: str = "utf-8", **_: Any) -> Iterator[
     return _csv_rows(path, encoding, ("id", "problems"), _competition_row)
 
 
+#: the keys a competition row's ``problems`` dict may hold
+PROBLEM_KEYS = frozenset({"question", "choices", "answer", "question_plus"})
+
+
 def _competition_row(path: Path, i: int, r: dict[str, str]) -> Question:
     qid = (r.get("id") or "").strip() or None
     try:
@@ -68,6 +72,10 @@ def _competition_row(path: Path, i: int, r: dict[str, str]) -> Question:
     if not isinstance(prob, dict):
         raise DataError(path, f"problems must be a dict, got {type(prob).__name__}", row=i, qid=qid,
                         field_name="problems")
+    unknown = sorted(map(str, set(prob) - PROBLEM_KEYS))
+    if unknown:  # 'answers' for 'answer' would drop the label without a word
+        raise DataError(path, f"unknown key(s) {', '.join(map(repr, unknown))} in problems; the keys are "
+                              f"{', '.join(sorted(PROBLEM_KEYS))}", row=i, qid=qid, field_name="problems")
     meta = {k: v for k, v in r.items() if k not in {"id", "paragraph", "problems", "question_plus", "hint"} and v}
     return make_question(
         path, i, qid, prob.get("question"), prob.get("choices"), prob.get("answer"),
