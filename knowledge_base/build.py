@@ -50,9 +50,10 @@ def stage_chunk(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
     if not kb.sources:
         raise KBError("kb.sources is empty: name at least one source in the config")
     chunks: list[Chunk] = []
+    owner: dict[str, int] = {}  # chunk id -> the index of the source that made it
     sources = []
     n_docs = 0
-    for src in kb.sources:
+    for k, src in enumerate(kb.sources):
         path = cfg.resolve_path(src.path)
         if not path.exists():
             raise KBError(f"source {src.name!r}: {path} not found")
@@ -62,7 +63,14 @@ def stage_chunk(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
                    unit="doc", disable=not progress, total=src.limit, mininterval=1.0)
         for doc in bar:
             d += 1
-            chunks.extend(chunk_document(doc, kb.chunking))
+            for c in chunk_document(doc, kb.chunking):
+                first = owner.setdefault(c.chunk_id, k)
+                if first != k:
+                    other = kb.sources[first]
+                    raise KBError(f"chunk id {c.chunk_id!r} of source {src.name!r} ({path}) is also made by source "
+                                  f"{other.name!r} ({cfg.resolve_path(other.path)}): document ids must be unique "
+                                  f"across sources (give each its own ids, or options: {{source: NAME}})")
+                chunks.append(c)
         n_docs += d
         sources.append({"name": src.name, "path": str(path), "sha256": sha256_tree(path), "limit": src.limit,
                         "options": src.options, "documents": d, "chunks": len(chunks) - n_before})

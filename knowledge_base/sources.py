@@ -185,7 +185,8 @@ def _fields(obj: dict, i: int, path: Path, text_field: str, title_field: str, id
     if not isinstance(text, str) or not text.strip():
         raise SourceError(f"{path}, row {i}: missing or empty field {text_field!r}")
     meta = {k: v for k, v in obj.items() if k not in {text_field, title_field, id_field}}
-    return Document(str(obj.get(id_field) or i), str(obj.get(title_field) or ""), text, source, meta)
+    # a row without an id is named by its file and row, so that two files' rows never share an id
+    return Document(str(obj.get(id_field) or f"{path.stem}-{i}"), str(obj.get(title_field) or ""), text, source, meta)
 
 
 @SOURCES.register("jsonl")

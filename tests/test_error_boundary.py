@@ -140,3 +140,21 @@ def test_two_flags_that_say_the_same_thing_and_unknown_problem_keys_are_refused(
                                     encoding="utf-8")
     with pytest.raises(DataError, match="row 1, id 'x1', field 'problems'.*unknown key.*'answers'"):
         load_questions(tmp_path / "c.csv")
+
+
+def test_chunk_ids_are_unique_across_sources(tmp_path):
+    """Two jsonl sources without ids used to make ``user:1:0`` twice (one chunk hid the other in every lookup)."""
+    from common.config import load_config
+    from knowledge_base.build import KBError, build
+
+    for name, text in (("a.jsonl", "세종은 훈민정음을 만들었다."), ("b.jsonl", "이순신은 한산도에서 이겼다.")):
+        (tmp_path / name).write_text(f'{{"text": "{text}"}}\n', encoding="utf-8")
+    srcs = f"[{{name: jsonl, path: {tmp_path / 'a.jsonl'}}}, {{name: jsonl, path: {tmp_path / 'b.jsonl'}}}]"
+    cfg = load_config(None, [f"kb.sources={srcs}", "kb.bm25.tokenizer=whitespace"])
+    build(cfg, tmp_path / "kb", stages=["chunk"], progress=False)
+    ids = [line.split('"chunk_id": "')[1].split('"')[0] for line in
+           (tmp_path / "kb/chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted(ids) == ["user:a-1:0", "user:b-1:0"]
+    (tmp_path / "b.jsonl").write_text('{"id": "a-1", "text": "이순신은 한산도에서 이겼다."}\n', encoding="utf-8")
+    with pytest.raises(KBError, match="chunk id 'user:a-1:0' of source 'jsonl'.*b.jsonl.*also made by source"):
+        build(cfg, tmp_path / "kb2", stages=["chunk"], progress=False)
