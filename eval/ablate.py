@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 from pathlib import Path
 
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
-from common.cli import add_config_args, command, config_from_args, fail, positive_int
+from common.cli import add_config_args, command, config_from_args, describe_error, fail, positive_int
 from common.config import (
     ConfigError,
     RunConfig,
@@ -26,12 +27,15 @@ from common.config import (
     format_validation,
     safe_yaml_load,
 )
-from common.rundir import run_lock
+from common.rundir import LOCK, run_lock, write_atomic
 
 from .charts import grouped_bars
 from .metrics import mcnemar
 from .report import write_report
 from .suites import SUITES, questions_for
+
+#: a variant's name is a directory inside --out: no path separators, no leading dot
+VARIANT_NAME = re.compile(r"[A-Za-z0-9가-힣][A-Za-z0-9가-힣_.-]*")
 
 
 def load_grid(path: Path) -> tuple[str, dict[str, list[str]]]:
@@ -44,10 +48,13 @@ def load_grid(path: Path) -> tuple[str, dict[str, list[str]]]:
     if not isinstance(variants, dict) or not variants:
         raise ConfigError(f"{path}: needs a non-empty 'variants' mapping of name -> [overrides]")
     for name, ov in variants.items():
+        if not isinstance(name, str) or not VARIANT_NAME.fullmatch(name):
+            raise ConfigError(f"{path}: variant name {name!r} is not a plain name (letters, digits, '_', '-', '.'; "
+                              f"it names a directory inside --out)")
         if not isinstance(ov, list) or not all(isinstance(o, str) for o in ov):
             raise ConfigError(f"{path}: variant {name!r} must be a list of 'section.key=value' strings")
-    base = g.get("baseline") or next(iter(variants))
-    if base not in variants:
+    base = g.get("baseline", next(iter(variants)))
+    if not isinstance(base, str) or base not in variants:
         raise ConfigError(f"{path}: baseline {base!r} is not one of the variants")
     return base, variants
 
@@ -73,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=positive_int, default=None)
     ap.add_argument("--resume", action="store_true", help="continue variants already started in --out")
     args = ap.parse_args(argv)
+    if args.out.exists() and not args.out.is_dir():
+        fail(f"{args.out}: --out names a file, not a directory", 2)
+    if not args.resume and args.out.is_dir() and any(p.name != LOCK for p in args.out.iterdir()):
+        fail(f"{args.out} already holds an ablation: pass --resume to continue it, or choose another --out", 2)
     with run_lock(args.out):  # one ablation at a time writes into --out
         return _ablate(args)
 
@@ -82,7 +93,7 @@ def _ablate(args) -> int:
     try:
         base, variants = load_grid(args.grid)
         cfgs = {name: variant_config(cfg, ov, name) for name, ov in variants.items()}
-        qs, source, _ = questions_for(cfg, args.data, args.labels, args.suite, args.limit)
+        qs, source, sha = questions_for(cfg, args.data, args.labels, args.suite, args.limit)
     except (ConfigError, ValueError) as e:
         fail(str(e), 1)
     for name, c in cfgs.items():
@@ -95,22 +106,36 @@ def _ablate(args) -> int:
 
     parts = Assembly()  # one LLM; routers, retrievers, scorers and retrieved documents shared where configs agree
     llm = parts.llm(cfg)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "grid.yaml").write_text(args.grid.read_text(encoding="utf-8"), encoding="utf-8")
+    grid_text = args.grid.read_text(encoding="utf-8")
+    saved = args.out / "grid.yaml"
+    if args.resume and saved.exists() and saved.read_text(encoding="utf-8") != grid_text:
+        fail(f"--resume refused: {args.out} ran another grid ({saved} differs from {args.grid}); choose another --out",
+             2)
+    write_atomic(saved, grid_text)
+    data = {"suite": args.suite} if args.suite else {"path": source, "sha256": sha}
     results: dict[str, dict] = {}
     correct: dict[str, dict[str, bool]] = {}
+    failed: dict[str, str] = {}
     for name in tqdm(list(cfgs), desc="ablation variants", unit="variant"):
         vcfg = cfgs[name]
         if vcfg.prompt.hints and vcfg.prompt.hints_path:
             hpath = vcfg.resolve_path(vcfg.prompt.hints_path)
             generate_hints(llm, qs, hpath, batch_size=vcfg.llm.batch_size, max_new_tokens=64)
         run_dir = args.out / name
-        records = predict(vcfg, qs, run_dir, resume=args.resume and run_dir.exists(), pipeline=parts.pipeline(vcfg))
+        try:
+            records = predict(vcfg, qs, run_dir, resume=args.resume and run_dir.exists(),
+                              pipeline=parts.pipeline(vcfg), data=data)
+        except Exception as e:  # noqa: BLE001  (one variant's failure is reported; the others still run)
+            failed[name] = describe_error(e)
+            continue
         m = write_report(run_dir, {"variant": name, "overrides": " ".join(variants[name]) or "(none)",
                                    "config_hash": config_hash(vcfg), "data": source, "model": llm.model_id},
                          records)
         results[name] = m
         correct[name] = {r.id: bool(r.correct) for r in records if r.gold is not None}
+    if base in failed:
+        fail(f"the baseline variant {base!r} failed: {failed[base]}" + "".join(
+            f"\n  variant {n!r} failed: {r}" for n, r in failed.items() if n != base), 1)
     domains = sorted({d for m in results.values() for d in m["by_domain"]})
     rows = []
     for name, m in results.items():
@@ -139,6 +164,8 @@ def _ablate(args) -> int:
                          for d in domains)
         md.append(f"| {r['variant']} | `{r['overrides'] or '—'}` | {r['accuracy']:.3f} [{r['ci95_lo']:.3f}, "
                   f"{r['ci95_hi']:.3f}] | {r['delta']:+.3f} | {r['mcnemar_p']:.3f} | {dom} | {r['with_context']:.0%} |")
+    md += [f"| {n} | `{' '.join(variants[n]) or '—'}` | **failed**: {reason} |" + " |" * (4 + len(domains))
+           for n, reason in failed.items()]
     md += ["", "![ablation](ablation.png)", ""]
     (args.out / "ablation.md").write_text("\n".join(md), encoding="utf-8")
     table = {r["variant"]: {"overall": r["accuracy"], **{d: r[f"{d}_accuracy"] for d in domains}} for r in rows}
@@ -146,8 +173,8 @@ def _ablate(args) -> int:
     print("\n".join(md[:-2]))
     best = max(rows, key=lambda r: r["accuracy"])
     print(f"RESULT baseline={base} baseline_accuracy={results[base]['accuracy']:.4f} best={best['variant']} "
-          f"best_accuracy={best['accuracy']:.4f} variants={len(rows)}")
-    return 0
+          f"best_accuracy={best['accuracy']:.4f} variants={len(rows)} failed={len(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -158,3 +158,32 @@ def test_chunk_ids_are_unique_across_sources(tmp_path):
     (tmp_path / "b.jsonl").write_text('{"id": "a-1", "text": "이순신은 한산도에서 이겼다."}\n', encoding="utf-8")
     with pytest.raises(KBError, match="chunk id 'user:a-1:0' of source 'jsonl'.*b.jsonl.*also made by source"):
         build(cfg, tmp_path / "kb2", stages=["chunk"], progress=False)
+
+
+def test_ablation_grids_are_checked_and_a_failing_variant_is_reported(tmp_path, data_root, tiny_qwen_dir, capsys):
+    from eval.ablate import main as ablate
+    from rag.data import write_jsonl
+
+    from rag.data import load_questions
+
+    qs = load_questions(data_root / "competition/train.csv", labels=data_root / "competition/train_sources.csv")[:3]
+    data = write_jsonl(qs, tmp_path / "three.jsonl")
+    grid = tmp_path / "grid.yaml"
+    base = ["--data", str(data), "--grid", str(grid), "-o", f"llm.model={tiny_qwen_dir}", "-o", "llm.dtype=float32"]
+    for text, match in (("variants:\n  ../../x: []\n", "not a plain name"), ("variants:\n  1: []\n", "not a plain"),
+                        ("baseline: nope\nvariants:\n  a: []\n", "baseline 'nope' is not one of")):
+        grid.write_text(text, encoding="utf-8")
+        code, err = run_cli(ablate, [*base, "--out", str(tmp_path / "g")], capsys)
+        assert code != 0 and match in err, err
+    grid.write_text("baseline: words\nvariants:\n  words: [router.name=always-korean]\n"
+                    f"  broken: [router.name=always-social, retrieval.kb={tmp_path / 'no-kb'}]\n", encoding="utf-8")
+    out = tmp_path / "abl"
+    code, err = run_cli(ablate, [*base, "--out", str(out)], capsys)
+    assert code == 1 and (out / "words" / "details.jsonl").exists()
+    md = (out / "ablation.md").read_text(encoding="utf-8")
+    assert "| broken |" in md and "**failed**" in md and "no-kb" in md
+    code, err = run_cli(ablate, [*base, "--out", str(out)], capsys)  # an existing ablation, no --resume
+    assert code == 2 and "already holds an ablation" in err
+    grid.write_text("variants:\n  other: [router.name=always-korean]\n", encoding="utf-8")
+    code, err = run_cli(ablate, [*base, "--out", str(out), "--resume"], capsys)
+    assert code == 2 and "ran another grid" in err
