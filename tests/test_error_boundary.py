@@ -162,9 +162,7 @@ def test_chunk_ids_are_unique_across_sources(tmp_path):
 
 def test_ablation_grids_are_checked_and_a_failing_variant_is_reported(tmp_path, data_root, tiny_qwen_dir, capsys):
     from eval.ablate import main as ablate
-    from rag.data import write_jsonl
-
-    from rag.data import load_questions
+    from rag.data import load_questions, write_jsonl
 
     qs = load_questions(data_root / "competition/train.csv", labels=data_root / "competition/train_sources.csv")[:3]
     data = write_jsonl(qs, tmp_path / "three.jsonl")
