@@ -10,6 +10,7 @@ Values in overrides are parsed as YAML scalars/lists (``3`` â†’ int, ``true`` â†
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -216,6 +217,10 @@ class EvalConfig(Section):
     limit: int | None = Field(None, ge=1)
 
 
+#: the options a fine-tuning dataset takes (``weight``: sampling multiplier; the rest go to the loader)
+FINETUNE_OPTIONS = frozenset({"weight", "labels", "split", "encoding"})
+
+
 class FinetuneConfig(Section):
     datasets: list[SourceConfig] = Field(
         default_factory=lambda: [SourceConfig(name="auto", path="data:competition/train.csv",
@@ -223,6 +228,21 @@ class FinetuneConfig(Section):
         description="Training data: name = loader format (auto, competition, kice, ...), options: weight "
                     "(sampling multiplier), labels (sources CSV), split (KMMLU).")
     exclude_dev: bool = Field(True, description="Drop the competition-dev ids (eval.dev_fraction/eval.seed).")
+
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_options(cls, v: list[SourceConfig]) -> list[SourceConfig]:
+        """Options are checked before any model loads: an unknown key (``wieght``) or a weight that is not a finite
+        number above 0 is an error naming the dataset."""
+        for i, src in enumerate(v):
+            unknown = sorted(set(src.options) - FINETUNE_OPTIONS)
+            if unknown:
+                raise ValueError(f"datasets[{i}] ({src.path}): unknown option(s) {', '.join(map(repr, unknown))}; "
+                                 f"options are {', '.join(sorted(FINETUNE_OPTIONS))}")
+            w = src.options.get("weight", 1.0)
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
+                raise ValueError(f"datasets[{i}] ({src.path}): weight {w!r} is not a finite number above 0")
+        return v
     dev_limit: int = Field(64, ge=0, description="competition-dev questions scored during training; 0 = none.")
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)

@@ -84,12 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"{args.out}: --out names a file, not a directory", 2)
     if not args.resume and args.out.is_dir() and any(p.name != LOCK for p in args.out.iterdir()):
         fail(f"{args.out} already holds an ablation: pass --resume to continue it, or choose another --out", 2)
-    with run_lock(args.out):  # one ablation at a time writes into --out
-        return _ablate(args)
-
-
-def _ablate(args) -> int:
-    cfg = config_from_args(args)
+    cfg = config_from_args(args)  # everything that can be refused is, before --out is touched or a model loads
     try:
         base, variants = load_grid(args.grid)
         cfgs = {name: variant_config(cfg, ov, name) for name, ov in variants.items()}
@@ -100,6 +95,11 @@ def _ablate(args) -> int:
         if config_hash(c.llm) != config_hash(cfg.llm):
             fail(f"variant {name!r} changes llm.*: every variant must share the model (loaded once); run such "
                  f"comparisons as separate eval.run calls (or combine them with eval.ensemble)", 1)
+    with run_lock(args.out):  # one ablation at a time writes into --out
+        return _ablate(args, cfg, base, variants, cfgs, qs, source, sha)
+
+
+def _ablate(args, cfg, base, variants, cfgs, qs, source, sha) -> int:
     from rag.assembly import Assembly
     from rag.hints import generate_hints
     from rag.predict import predict

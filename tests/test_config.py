@@ -101,3 +101,12 @@ def test_a_key_given_twice_in_a_yaml_config_is_refused(tmp_path):
     p.write_text("retrieval:\n  top_k: 3\nrouter:\n  top_k: 7\n", encoding="utf-8")  # the same name in two sections
     with pytest.raises(ConfigError, match="router.top_k"):
         load_config(p)
+
+
+@pytest.mark.parametrize("options,match", [("{wieght: 2}", "unknown option.*'wieght'"),
+                                           ("{weight: abc}", "weight 'abc' is not a finite number above 0"),
+                                           ("{weight: -1}", "weight -1 is not"), ("{weight: .nan}", "weight nan")])
+def test_finetune_dataset_options_are_checked_with_the_config(options, match):
+    """Before any model loads: a misspelt option was ignored, a bad weight failed inside the training library."""
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, [f"finetune.datasets=[{{name: auto, path: data:competition/train.csv, options: {options}}}]"])
