@@ -61,7 +61,36 @@ class Prediction:
                    if f.default is MISSING and f.default_factory is MISSING and f.name not in d]
         if missing:
             raise RecordError(f"{where}: missing field(s) {missing}")
+        _check_values(d, where)
         return cls(**d)
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_values(d: dict[str, Any], where: str) -> None:
+    """The fields every figure is computed from have the types and ranges a run writes: a string ``gold``, a
+    non-numeric probability or a prediction outside the choices is an error naming the line and field, not a
+    silently wrong accuracy."""
+    import math
+
+    n = d["n_choices"]
+    if not _is_int(n) or n < 2:
+        raise RecordError(f"{where}: field 'n_choices' is {n!r}, not a count of 2 or more")
+    probs = d["probs"]
+    if (not isinstance(probs, list) or len(probs) != n
+            or not all(isinstance(p, (int, float)) and not isinstance(p, bool) and math.isfinite(p) and p >= 0
+                       for p in probs)):
+        raise RecordError(f"{where}: field 'probs' must be {n} finite non-negative numbers, got {str(probs)[:80]}")
+    for name in ("prediction", "gold"):
+        v = d.get(name)
+        if v is None and name == "gold":
+            continue
+        if not _is_int(v) or not 1 <= v <= n:
+            raise RecordError(f"{where}: field {name!r} is {v!r}, not a choice number in 1..{n}")
+    if d.get("correct") is not None and not isinstance(d["correct"], bool):
+        raise RecordError(f"{where}: field 'correct' is {d['correct']!r}, not true/false/null")
 
 
 def write_details(path: Path, records: Iterable[Prediction], append: bool = False) -> None:

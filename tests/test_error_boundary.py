@@ -185,3 +185,19 @@ def test_ablation_grids_are_checked_and_a_failing_variant_is_reported(tmp_path, 
     grid.write_text("variants:\n  other: [router.name=always-korean]\n", encoding="utf-8")
     code, err = run_cli(ablate, [*base, "--out", str(out), "--resume"], capsys)
     assert code == 2 and "ran another grid" in err
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("probs", ["a", 0.5], "field 'probs' must be 2 finite"), ("gold", "1", "field 'gold' is '1'"),
+    ("prediction", 3, "field 'prediction' is 3, not a choice number in 1..2"), ("probs", [0.5], "must be 2")])
+def test_details_records_with_values_no_run_writes_are_refused(tmp_path, field, value, match):
+    import json
+
+    from rag.record import RecordError, read_details
+
+    rec = {"id": "q1", "n_choices": 2, "probs": [0.7, 0.3], "prediction": 1, "route": "korean", "gold": 1,
+           "correct": True}
+    rec[field] = value
+    (tmp_path / "details.jsonl").write_text(json.dumps(rec) + "\n" + json.dumps(rec | {"id": "q2"}) + "\n")
+    with pytest.raises(RecordError, match=rf"details.jsonl, line 1: {match}"):
+        read_details(tmp_path / "details.jsonl")
