@@ -189,7 +189,7 @@ def test_ablation_grids_are_checked_and_a_failing_variant_is_reported(tmp_path, 
 
 @pytest.mark.parametrize("field,value,match", [
     ("probs", ["a", 0.5], "field 'probs' must be 2 finite"), ("gold", "1", "field 'gold' is '1'"),
-    ("prediction", 3, "field 'prediction' is 3, not a choice number in 1..2"), ("probs", [0.5], "must be 2")])
+    ("prediction", 3, "field 'prediction' is 3, not a choice number in 1..2"), ("probs", [0.5], "field .probs. must be 2")])
 def test_details_records_with_values_no_run_writes_are_refused(tmp_path, field, value, match):
     import json
 
