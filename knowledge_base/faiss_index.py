@@ -72,6 +72,9 @@ def load_index(path: Path, cfg: DenseIndexConfig | None = None):
 
     index = faiss.read_index(str(path))
     if cfg is not None:
+        kind = type(index).__name__.lower()
+        if cfg.index not in kind or (cfg.index == "flat" and ("hnsw" in kind or "ivf" in kind)):
+            raise ValueError(f"{path} is a {type(index).__name__}, not the {cfg.index!r} index its config names")
         if cfg.index == "ivf":
             faiss.extract_index_ivf(index).nprobe = cfg.ivf_nprobe
         elif cfg.index == "hnsw":

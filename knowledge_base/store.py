@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from common.config import BM25Config, DenseIndexConfig, EncoderConfig
 
@@ -59,6 +60,38 @@ class KnowledgeBase:
             raise KBError(f"{self.dir}: {len(self.chunks)} chunks on disk, manifest says "
                           f"{self.manifest['counts']['chunks']}")
         self.id_to_index = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        self._check_stage_configs()
+
+    def _check_stage_configs(self) -> None:
+        """What the manifest says of its stages is validated with the build's own typed configs, even when the
+        stamp holds (a re-stamped ``k1: -1``, an unknown tokenizer, an encoder whose dimension is not the stored
+        vectors'): a clear refusal before any search."""
+        def bad(stage: str, e: Exception) -> KBError:
+            first = e.errors()[0] if isinstance(e, ValidationError) else None
+            what = f"{'.'.join(map(str, first['loc']))}: {first['msg']}" if first else str(e)
+            return KBError(f"{self.dir}: the manifest's {stage} settings are invalid ({what}); rebuild that stage")
+
+        if self.has_bm25:
+            try:
+                self.bm25_config  # noqa: B018  (validated on first use; here, now)
+            except (ValidationError, KeyError, TypeError) as e:
+                raise bad("bm25", e) from None
+        if self.has_dense:
+            try:
+                self.dense_config  # noqa: B018
+                EncoderConfig.model_validate(self.manifest["dense"]["encoder_config"])
+                dim, n = int(self.manifest["dense"]["dim"]), int(self.manifest["dense"]["n"])
+            except (ValidationError, KeyError, TypeError, ValueError) as e:
+                raise bad("dense", e) from None
+            emb = self.dir / "embeddings.npy"
+            if emb.exists():
+                shape = np.load(emb, mmap_mode="r").shape
+                if shape != (n, dim):
+                    raise KBError(f"{self.dir}: embeddings.npy holds {shape} vectors, the manifest's dense stage says "
+                                  f"{n} of dimension {dim} (another encoder?); rebuild the dense stage")
+            if n != len(self.chunks):
+                raise KBError(f"{self.dir}: the dense index has {n} vectors for {len(self.chunks)} chunks; rebuild "
+                              f"the dense stage")
 
     @classmethod
     def load(cls, kb_dir: str | Path, verify: bool = True, trust_remote_code: bool = False) -> KnowledgeBase:
@@ -174,7 +207,10 @@ class KnowledgeBase:
 
         if not self.has_dense:
             raise KBError(f"{self.dir}: no dense index; run the 'dense' stage")
-        return load_index(self.dir / FAISS_FILE, self.dense_config)
+        try:
+            return load_index(self.dir / FAISS_FILE, self.dense_config)
+        except ValueError as e:
+            raise KBError(f"{e}; rebuild the dense stage") from None
 
     def search_dense(self, queries: list[str], k: int, query_vectors: np.ndarray | None = None
                      ) -> list[list[Hit]]:

@@ -201,3 +201,30 @@ def test_details_records_with_values_no_run_writes_are_refused(tmp_path, field, 
     (tmp_path / "details.jsonl").write_text(json.dumps(rec) + "\n" + json.dumps(rec | {"id": "q2"}) + "\n")
     with pytest.raises(RecordError, match=rf"details.jsonl, line 1: {match}"):
         read_details(tmp_path / "details.jsonl")
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda m: m["bm25"]["config"].update(k1=-1), r"bm25 settings are invalid \(k1"),
+    (lambda m: m["bm25"]["config"].update(tokenizer="nope"), r"bm25 settings are invalid \(tokenizer"),
+    (lambda m: m["dense"].update(dim=999), r"embeddings.npy holds .* dimension 999"),
+    (lambda m: m["dense"]["index_config"].update(index="hnsw"), r"IndexFlatIP, not the 'hnsw' index"),
+])
+def test_a_restamped_store_is_still_checked(tmp_path, small_kb, edit, match):
+    """A stamp proves the files were not changed after stamping, not that they make sense: the manifest's stage
+    settings are validated with the build's own typed configs on load (``python -m knowledge_base.manifest
+    --restamp`` was the way to smuggle ``k1: -1`` in)."""
+    import json
+    import shutil
+
+    from knowledge_base.manifest import KBError, restamp
+    from knowledge_base.store import KnowledgeBase
+
+    kb = tmp_path / "kb"
+    shutil.copytree(small_kb[0], kb)
+    man = json.loads((kb / "manifest.json").read_text(encoding="utf-8"))
+    edit(man)
+    (kb / "manifest.json").write_text(json.dumps(man, ensure_ascii=False), encoding="utf-8")
+    restamp(kb)
+    with pytest.raises(KBError, match=match):
+        store = KnowledgeBase.load(kb)
+        store.faiss_index  # noqa: B018  (the index type is read when the index is)
