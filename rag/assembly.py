@@ -117,6 +117,10 @@ class Assembly:
         # before any model loads
         retriever = self.retriever(cfg)
         hints = self.hints_for(cfg)
+        if needs_llm(cfg):  # a missing template file or an unknown placeholder in it
+            from .prompts.templates import load_template
+
+            load_template(cfg.prompt.template)
         router = self.router(cfg)
         llm = self.llm(cfg) if needs_llm(cfg) else None
         return Pipeline(cfg, llm, router, retriever, hints, scorer=self.scorer(cfg),

@@ -228,3 +228,17 @@ def test_a_restamped_store_is_still_checked(tmp_path, small_kb, edit, match):
     with pytest.raises(KBError, match=match):
         store = KnowledgeBase.load(kb)
         store.faiss_index  # noqa: B018  (the index type is read when the index is)
+
+
+def test_a_bad_prompt_template_is_refused_before_the_model_loads(tmp_path, data_root, capsys):
+    """The model named here does not exist: had the run got as far as loading it, the error would be another."""
+    from rag.predict import main as predict
+
+    bad = tmp_path / "t.yaml"
+    bad.write_text('question: "질문 {subject}: {question}"\n', encoding="utf-8")
+    base = ["--data", str(data_root / "competition/train.csv"), "--limit", "1", "--out", str(tmp_path / "o"),
+            "-o", "router.name=always-korean", "-o", f"llm.model={tmp_path / 'no-such-model'}"]
+    code, err = run_cli(predict, [*base, "-o", f"prompt.template={bad}"], capsys)
+    assert code != 0 and "question: unknown placeholder(s) {subject}; question takes {question}" in _one_line(err)
+    code, err = run_cli(predict, [*base, "-o", f"prompt.template={tmp_path / 'none.yaml'}"], capsys)
+    assert code != 0 and "no such template file" in _one_line(err) and "no-such-model" not in err
