@@ -242,3 +242,14 @@ def test_a_bad_prompt_template_is_refused_before_the_model_loads(tmp_path, data_
     assert code != 0 and "question: unknown placeholder(s) {subject}; question takes {question}" in _one_line(err)
     code, err = run_cli(predict, [*base, "-o", f"prompt.template={tmp_path / 'none.yaml'}"], capsys)
     assert code != 0 and "no such template file" in _one_line(err) and "no-such-model" not in err
+
+
+def test_an_empty_model_directory_is_named_not_blamed_on_a_tokenizer_library(tmp_path, data_root, capsys):
+    from rag.predict import main as predict
+
+    (tmp_path / "empty").mkdir()
+    code, err = run_cli(predict, ["--data", str(data_root / "competition/train.csv"), "--limit", "1", "--out",
+                                  str(tmp_path / "o"), "-o", "router.name=always-korean",
+                                  "-o", f"llm.model={tmp_path / 'empty'}"], capsys)
+    assert code != 0 and "is a directory without a model (no config.json and no .gguf" in _one_line(err)
+    assert "sentencepiece" not in err.lower()

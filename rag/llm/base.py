@@ -92,7 +92,16 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 def check_model_ref(ref: str, field: str) -> None:
     """A model reference is an existing local path or a Hub id (``name`` or ``org/name``); anything else —
     typically a path that does not exist — is refused before any library tries it as a repo id."""
-    if Path(ref).expanduser().exists():
+    local = Path(ref).expanduser()
+    if local.is_dir():
+        files = {p.name for p in local.iterdir()}
+        if field == "llm.model" and "config.json" not in files and not any(f.endswith(".gguf") for f in files):
+            raise FileNotFoundError(f"{field}: {ref!r} is a directory without a model (no config.json and no .gguf "
+                                    f"file in it); point it at a transformers model directory or a GGUF file's folder")
+        if field == "llm.adapter" and "adapter_config.json" not in files:
+            raise FileNotFoundError(f"{field}: {ref!r} holds no adapter_config.json: not a PEFT adapter directory")
+        return
+    if local.exists():
         return
     if ref.startswith((".", "/", "~")) or "\\" in ref or not _HUB_ID.fullmatch(ref) or ".." in ref:
         raise FileNotFoundError(f"{field}: {ref!r} is neither an existing local path nor a Hub id (org/name)")
