@@ -173,3 +173,17 @@ def test_exam_bank_source_and_the_leakage_guard(tmp_path, data_root, capsys):
         build(load_config(None, [f"kb.sources=[{{name: exam_bank, path: '{dev}', options: {{exclude: ['{dev}']}}}}]"]),
               tmp_path / "bank2", ["chunk"], progress=False)
     assert get_retriever(RetrievalConfig(method="bm25"), kb).retrieve(qs[0].question, 1)
+
+
+@pytest.mark.parametrize("stem,negated", [
+    ("다음 중 옳지 않은 것은?", True), ("옳지않은 것은?", True), ("설명으로 틀린 것은?", True),
+    ("조선의 왕이 아닌 것은?", True), ("해당하지 않는 것은?", True), ("적절하지 않은 것은?", True),
+    ("거리가 먼 것은?", True), ("잘못된 설명은?", True), ("내용과 일치하지 않는 것은?", True),
+    ("관련이 없는 것은?", True), ("옳은 것은?", False), ("가장 적절한 것은?", False), ("일치하는 것은?", False),
+    ("다음 중 아닌가?", False)])
+def test_every_negated_wording_is_read_as_negated(stem, negated):
+    """Each wording of a negated 수능 stem reverses which choice the evidence answerer picks; the plain ones do not."""
+    from rag.data import Question
+    from rag.evidence import is_negated
+
+    assert is_negated(Question(id="x", question=stem, choices=["a", "b"])) is negated

@@ -159,3 +159,20 @@ def test_training_prompts_get_retrieved_context_for_social(tok, train_rows, smal
     assert "참고 자료:" in tok.decode(ex_s.input_ids) and "참고 자료:" not in tok.decode(ex_k.input_ids)
     with pytest.raises(ValueError, match="retrieval.kb"):
         build_examples(load_config(None, ["finetune.context=true"]), tok, [social])
+
+
+def test_training_data_leaves_competition_dev_out_by_default():
+    """The default (finetune.exclude_dev) removes every competition-dev question from the training mix, so dev
+    accuracy is measured on questions the adapter never saw; switched off, they are all there."""
+    from common.config import load_config
+    from finetune.data import load_training_questions
+    from rag.data.splits import competition_dev
+
+    cfg = load_config(None)
+    assert cfg.finetune.exclude_dev
+    dev = {q.id for q in competition_dev(cfg)}
+    qs, report = load_training_questions(cfg)
+    assert dev and not dev & {q.id for q in qs}
+    assert report["excluded_dev"] == len(dev)
+    kept, report = load_training_questions(load_config(None, ["finetune.exclude_dev=false"]))
+    assert dev <= {q.id for q in kept} and report["excluded_dev"] == 0
