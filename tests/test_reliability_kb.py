@@ -162,3 +162,26 @@ def test_read_manifest_is_used_when_updating_a_store(kb_copy):
     edit_manifest(kb_copy, lambda m: m["files"].update({"../x": {"size": 1, "sha256": "0" * 64}}))
     with pytest.raises(KBError, match="outside"):
         read_manifest(kb_copy)
+
+
+def test_the_stamp_covers_every_files_entry(kb_copy):
+    """An edit of any file's entry (its sha256, its size), or a new one, is an edit of the manifest: with the files
+    map outside the stamp, a swapped chunks.jsonl and its new sha256 would load as if built."""
+    import json
+
+    from knowledge_base.manifest import STAMP, manifest_stamp
+
+    man = json.loads((kb_copy / "manifest.json").read_text(encoding="utf-8"))
+    base = manifest_stamp(man)
+    assert man[STAMP] == base
+    for name in man["files"]:
+        for key, value in (("sha256", "0" * 64), ("size", 1)):
+            edited = json.loads(json.dumps(man))
+            edited["files"][name][key] = value
+            assert manifest_stamp(edited) != base, (name, key)
+    added = json.loads(json.dumps(man))
+    added["files"]["extra.txt"] = {"size": 1, "sha256": "0" * 64}
+    assert manifest_stamp(added) != base
+    edit_manifest(kb_copy, lambda m: m["files"]["chunks.jsonl"].update(sha256="0" * 64), stamp=False)
+    with pytest.raises(KBError, match="changed after it was written"):
+        KnowledgeBase.load(kb_copy)

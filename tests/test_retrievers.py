@@ -101,3 +101,44 @@ def test_cross_encoder_reranker(kb, tmp_path):
     assert [d.chunk_id for d in docs] == [cands[i].chunk_id for i in order]
     assert all("rerank" in d.stages and len(d.stages) >= 2 for d in docs)
     assert [d.score for d in docs] == pytest.approx([float(expected[i]) for i in order], abs=1e-5)
+
+
+# bm25 finds A X P Y, dense Z W Q P (chunk indices of the small store); P is the only chunk both stages find
+A, X, P, Y, Z, W, Q = 0, 1, 2, 3, 4, 5, 6
+STAGE_HITS = {"bm25": [Hit(A, 10.0), Hit(X, 8.0), Hit(P, 6.0), Hit(Y, 4.0)],
+              "dense": [Hit(Z, 0.9), Hit(W, 0.8), Hit(Q, 0.7), Hit(P, 0.6)]}
+
+
+def _fused(small_kb, *overrides, k=8):
+    """The configured hybrid retriever (through the factory, as a run builds it) over STAGE_HITS."""
+    cfg = load_config(None, [f"retrieval.kb={small_kb[0]}", "retrieval.method=hybrid", *overrides])
+    docs = get_retriever(cfg.retrieval).batch_retrieve(["q"], k=k, stage_hits=[STAGE_HITS])[0]
+    kb = KnowledgeBase.load(small_kb[0])
+    index = {c.chunk_id: i for i, c in enumerate(kb.chunks)}
+    return [(index[d.chunk_id], round(d.score, 4), sorted(d.stages)) for d in docs]
+
+
+def test_hybrid_keeps_what_only_the_dense_stage_found(small_kb):
+    """A chunk only the dense stage found is fused in with its dense rank (hand-computed RRF, k = 60)."""
+    got = {i: (s, st) for i, s, st in _fused(small_kb, "retrieval.fusion=rrf", "retrieval.rrf_k=60")}
+    assert got[Z] == (round(1 / 61, 4), ["dense"]) and got[A] == (round(1 / 61, 4), ["bm25"])
+    assert got[P] == (round(1 / 63 + 1 / 64, 4), ["bm25", "dense"])
+    assert set(got) == {A, X, P, Y, Z, W, Q}
+
+
+@pytest.mark.parametrize("overrides,top", [
+    (["retrieval.fusion=rrf", "retrieval.rrf_k=60"], [P, A, Z]),  # two middling ranks beat one first place
+    (["retrieval.fusion=rrf", "retrieval.rrf_k=1"], [A, Z, P]),  # 1/2 for a first place beats 1/4 + 1/5
+    (["retrieval.fusion=convex", "retrieval.alpha=0.9", "retrieval.norm=minmax"], [Z, W, Q]),
+    (["retrieval.fusion=convex", "retrieval.alpha=0.1", "retrieval.norm=minmax"], [A, X, P]),
+])
+def test_the_configured_fusion_decides_the_ranking(small_kb, overrides, top):
+    assert [i for i, _, _ in _fused(small_kb, *overrides)][:3] == top
+
+
+def test_the_configured_normalisation_decides_the_convex_scores(small_kb):
+    """P: bm25 6 of (10, 8, 6, 4), dense 0.6 of (0.9 … 0.6). minmax: 0.5·1/3 + 0.5·0 = 0.1667; zscore:
+    0.5·(−1/√5) + 0.5·(−3/√5) = −0.8944."""
+    mm = {i: s for i, s, _ in _fused(small_kb, "retrieval.fusion=convex", "retrieval.alpha=0.5", "retrieval.norm=minmax")}
+    zs = {i: s for i, s, _ in _fused(small_kb, "retrieval.fusion=convex", "retrieval.alpha=0.5", "retrieval.norm=zscore")}
+    assert mm[P] == 0.1667 and zs[P] == -0.8944
