@@ -142,3 +142,30 @@ def test_members_scored_against_other_answers_and_an_out_that_is_a_member_are_re
     with pytest.raises(SystemExit):
         main([str(a), str(b), "--method", "soft", "--out", str(a)])
     assert "one of the members" in capsys.readouterr().err and (a / "details.jsonl").read_bytes() == before
+
+
+def _fold_trap(n=40):
+    """Two members over two folds (by ``hash_bucket``, as ``crossfit`` splits): ``fold0`` is right on every fold-0
+    question and wrong on every fold-1 one; ``steady`` is right on every third question."""
+    from rag.data.loaders import hash_bucket
+
+    ids = [f"t{i}" for i in range(n)]
+    fold = [hash_bucket(q, 2) for q in ids]
+    gold = [1] * n
+    steady = [rec(q, [.6, .4] if i % 3 == 0 else [.4, .6], 1) for i, q in enumerate(ids)]
+    fold0 = [rec(q, [.9, .1] if f == 0 else [.1, .9], 1) for q, f in zip(ids, fold)]
+    return align([("steady", steady), ("fold0", fold0)]), fold, gold
+
+
+@pytest.mark.parametrize("method", ["per-domain", "weighted"])
+def test_fitted_ensembles_answer_each_question_with_a_fit_that_never_saw_it(method):
+    """Fitted on all the data, the answer of every question would come from the same fit; cross-fitted, fold-1
+    questions are answered by what fold 0 alone says (the fold0 member, wrong there) and fold-0 questions by what
+    fold 1 alone says (the steady member)."""
+    m, fold, _ = _fold_trap()
+    recs, _ = combine(m, method, folds=2)
+    by_member = {name: [r.prediction for r in m.records[k]] for k, name in enumerate(m.names)}
+    for i, r in enumerate(recs):
+        expected = by_member["steady"][i] if fold[i] == 0 else by_member["fold0"][i]
+        assert r.prediction == expected, (i, fold[i])
+    assert {fold[i] for i in range(len(recs))} == {0, 1}

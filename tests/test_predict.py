@@ -63,7 +63,14 @@ def test_resume_after_interruption_gives_identical_files(tmp_path, run_cfg, trai
     assert len((part / DETAILS).read_text().splitlines()) == 4 and not (part / PREDICTIONS).exists()
     with open(part / DETAILS, "a") as f:
         f.write('{"id": "torn')  # a kill mid-write
-    predict(run_cfg, qs, part, checkpoint_every=2, pipeline=pipe, progress=False, resume=True)
+    scored = []  # the questions the resumed run sends through the pipeline: the 3 unfinished, not the 4 done
+    run = pipe.run
+    pipe.run = lambda batch: scored.extend(q.id for q in batch) or run(batch)
+    try:
+        predict(run_cfg, qs, part, checkpoint_every=2, pipeline=pipe, progress=False, resume=True)
+    finally:
+        pipe.run = run
+    assert scored == [q.id for q in qs[4:]]
     assert _files(part) == _files(full)
 
 

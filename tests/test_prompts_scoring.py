@@ -133,3 +133,33 @@ def test_score_cache_reuses_identical_prompts(llm, train_rows):
     for p, q, r in zip(plain, first, again[::-1]):
         np.testing.assert_allclose(p, q, atol=1e-6)
         np.testing.assert_allclose(q, r)
+
+
+class _FirstLabelBias:
+    """A scorer with a pure position bias: 0.7 on whichever choice is shown first, 0.1 on each other one."""
+    needs_llm = True
+
+    def __init__(self):
+        self.prompts = []
+
+    def score(self, prompts, n_choices):
+        self.prompts += prompts
+        return [np.array([0.7] + [0.3 / (n - 1)] * (n - 1)) for n in n_choices]
+
+
+@pytest.mark.parametrize("k,expected", [(1, [0.7, 0.1, 0.1, 0.1]), (2, [0.4, 0.1, 0.4, 0.1]),
+                                        (4, [0.25, 0.25, 0.25, 0.25])])
+def test_permutations_are_scored_and_mapped_back_to_the_original_order(llm, k, expected):
+    """scoring.permutations = k shows the choices in k cyclic orders and averages the probabilities of each original
+    choice: a position bias is cancelled by hand-computable amounts (k = 2 shows choice 3 first once)."""
+    from common.config import load_config
+    from rag.pipeline import Pipeline
+    from rag.router import make_router
+
+    cfg = load_config(None, ["router.name=always-korean", f"scoring.permutations={k}"])
+    scorer = _FirstLabelBias()
+    pipe = Pipeline(cfg, llm, make_router(cfg.router), scorer=scorer)
+    q = Question(id="p", question="무엇인가?", choices=["가", "나", "다", "라"], answer=1)
+    probs = pipe.score([q], pipe.prompts([q], [[]]))[0]
+    np.testing.assert_allclose(probs, expected)
+    assert len(scorer.prompts) == k and len(set(scorer.prompts)) == k  # k different orders were shown
