@@ -185,3 +185,21 @@ def test_the_stamp_covers_every_files_entry(kb_copy):
     edit_manifest(kb_copy, lambda m: m["files"]["chunks.jsonl"].update(sha256="0" * 64), stamp=False)
     with pytest.raises(KBError, match="changed after it was written"):
         KnowledgeBase.load(kb_copy)
+
+
+def test_restamp_command_vouches_for_an_edited_store(kb_copy, capsys):
+    """``python -m knowledge_base.manifest --restamp DIR``: an edited manifest is refused until you stamp it; the
+    command checks every file's sha256 first, so a changed file is still refused."""
+    from knowledge_base.manifest import main as manifest_main
+
+    edit_manifest(kb_copy, lambda m: m.update(note="built by hand"), stamp=False)
+    with pytest.raises(KBError, match="changed after it was written"):
+        KnowledgeBase.load(kb_copy)
+    assert manifest_main(["--restamp", str(kb_copy)]) == 0
+    assert "files checked, stamped" in capsys.readouterr().out
+    assert len(KnowledgeBase.load(kb_copy)) > 0
+    with open(kb_copy / "chunks.jsonl", "a", encoding="utf-8") as f:
+        f.write("\n")
+    with pytest.raises(SystemExit):
+        manifest_main(["--restamp", str(kb_copy)])
+    assert "chunks.jsonl" in capsys.readouterr().err

@@ -142,3 +142,17 @@ def test_hash_bucket_halves_are_disjoint(data_root):
     a = load_questions(f"{data_root}/exams/kice@0/2")
     b = load_questions(f"{data_root}/exams/kice@1/2")
     assert len(a) + len(b) == 450 and not {q.id for q in a} & {q.id for q in b}
+
+
+def test_lofo_command_writes_its_table_and_frontier(tmp_path, data_root, monkeypatch, capsys):
+    from eval.router.__main__ import main
+
+    use_small_families(monkeypatch, ("kice", "klue-mrc", "mmmlu", "click-social"), n=30)
+    assert main(["lofo", "--student", "none", "--second-opinion", "none", "--set", "train_cap=30",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1].startswith("RESULT worst_family=")
+    summary = json.loads((tmp_path / "router_lofo.json").read_text())
+    assert sorted(f["family"] for f in summary["families"]) == ["click-social", "kice", "klue-mrc", "mmmlu"]
+    assert [p["threshold"] for p in summary["threshold_frontier"]] == [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7]
+    assert summary["worst_family"] == min(f["accuracy"] for f in summary["families"])
