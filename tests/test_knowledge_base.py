@@ -329,3 +329,41 @@ def test_stale_stages_name_what_to_rebuild(small_kb):
     other = cfg.model_copy(deep=True)
     other.kb.sources[0].limit = 41
     assert stale_stages(man, other) == {"chunk", "bm25", "dense"}
+
+
+@pytest.mark.parametrize("index", ["hnsw", "ivf"])
+def test_user_jsonl_and_csv_sources_with_hnsw_and_ivf_indexes(tmp_path, tiny_encoder_dir, index):
+    """User sources (jsonl with its own field names, csv) build a store whose approximate FAISS index (hnsw, ivf)
+    finds a chunk by its own text as the exact flat index does."""
+    import csv as csvmod
+    import json as jsonmod
+
+    from common.config import load_config
+    from knowledge_base.build import build
+
+    rows = [{"doc": f"문서 {i}", "body": f"{w}에 관한 설명 문단 {i}. {w}는 중요한 개념이다.", "name": w}
+            for i, w in enumerate(["헌법", "민법", "형법", "세금", "환율", "물가", "금리", "무역", "인구", "도시"] * 5)]
+    with open(tmp_path / "mine.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(jsonmod.dumps(r, ensure_ascii=False) + "\n" for r in rows[:25])
+    with open(tmp_path / "mine.csv", "w", encoding="utf-8", newline="") as f:
+        w = csvmod.DictWriter(f, fieldnames=["doc", "body", "name"])
+        w.writeheader()
+        w.writerows(rows[25:])
+    opts = "{text_field: body, title_field: name, id_field: doc}"
+    sources = (f"[{{name: jsonl, path: {tmp_path / 'mine.jsonl'}, options: {opts}}}, "
+               f"{{name: csv, path: {tmp_path / 'mine.csv'}, options: {opts}}}]")
+    stores = {}
+    for kind in ("flat", index):
+        cfg = load_config(None, [f"kb.sources={sources}", f"kb.encoder.model={tiny_encoder_dir}",
+                                 "kb.encoder.query_prefix=", "kb.encoder.passage_prefix=", f"kb.dense.index={kind}",
+                                 "kb.chunking.near_dup_threshold=null", "kb.chunking.dedup=false"])
+        build(cfg, tmp_path / kind, progress=False)
+        stores[kind] = KnowledgeBase.load(tmp_path / kind)
+    kb = stores[index]
+    assert len(kb) == 50 and type(kb.faiss_index).__name__ == {"hnsw": "IndexHNSWFlat", "ivf": "IndexIVFFlat"}[index]
+    assert {c.source for c in kb.chunks} == {"user"} and {c.doc_id for c in kb.chunks} >= {"문서 0", "문서 49"}
+    assert kb.chunks[0].title == "헌법"
+    target = kb.chunks[7]
+    for store in stores.values():
+        hits = store.search_dense([target.text], 3)[0]
+        assert store.chunks[hits[0].index].chunk_id == target.chunk_id
