@@ -163,3 +163,40 @@ def test_permutations_are_scored_and_mapped_back_to_the_original_order(llm, k, e
     probs = pipe.score([q], pipe.prompts([q], [[]]))[0]
     np.testing.assert_allclose(probs, expected)
     assert len(scorer.prompts) == k and len(set(scorer.prompts)) == k  # k different orders were shown
+
+
+class _RecordingRetriever:
+    fingerprint = "recording"
+
+    def __init__(self):
+        self.queries = []
+
+    def batch_retrieve(self, queries, k):
+        self.queries += queries
+        return [[] for _ in queries]
+
+
+@pytest.mark.parametrize("mode,expected", [
+    ("question", "어느 왕인가?"),
+    ("question+passage", "어느 왕인가? 세종은 한글을 만들었다. <보기> 집현전"),
+    ("question+passage+choices", "어느 왕인가? 세종은 한글을 만들었다. 태조 세종 <보기> 집현전"),
+])
+def test_retrieval_query_modes_send_what_they_name(llm, mode, expected):
+    """Each retrieval.query mode sends the retriever the parts it names (the passage head and <보기> only with
+    'passage', the choices only with 'choices'); 국어 routes send nothing."""
+    from common.config import load_config
+    from rag.pipeline import Pipeline
+    from rag.router import make_router
+
+    cfg = load_config(None, ["router.name=always-social", f"retrieval.query={mode}"])
+    retriever = _RecordingRetriever()
+    pipe = Pipeline(cfg, llm, make_router(cfg.router), retriever=retriever, scorer=_FirstLabelBias())
+    q = Question(id="w", paragraph="세종은 한글을 만들었다.", question="어느 왕인가?", choices=["태조", "세종"],
+                 question_plus="<보기> 집현전", answer=2)
+    pipe.retrieve([q], pipe.route([q]))
+    assert retriever.queries == [expected]
+    korean = Pipeline(load_config(None, ["router.name=always-korean", f"retrieval.query={mode}"]), llm,
+                      make_router(load_config(None, ["router.name=always-korean"]).router), retriever=retriever,
+                      scorer=_FirstLabelBias())
+    korean.retrieve([q], korean.route([q]))
+    assert retriever.queries == [expected]  # nothing more was asked
