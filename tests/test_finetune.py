@@ -176,3 +176,35 @@ def test_training_data_leaves_competition_dev_out_by_default():
     assert report["excluded_dev"] == len(dev)
     kept, report = load_training_questions(load_config(None, ["finetune.exclude_dev=false"]))
     assert dev <= {q.id for q in kept} and report["excluded_dev"] == 0
+
+
+def test_train_and_merge_commands_with_a_linear_merge(tmp_path, tiny_qwen_dir, overfit_set, capsys):
+    """``python -m finetune.train`` and ``python -m finetune.merge --method linear``: one adapter merged linearly
+    with weight 1 gives the adapter's own logits; two different ones give neither's."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from common.config import save_config
+    from finetune.merge import main as merge_main
+    from finetune.train import main as train_main
+
+    cfg = _cfg(tiny_qwen_dir, overfit_set, max_steps=4)
+    save_config(cfg, tmp_path)  # config.yaml
+    for name, seed in (("a", 1), ("b", 2)):
+        assert train_main(["--config", str(tmp_path / "config.yaml"), "--out", str(tmp_path / name),
+                           "-o", f"finetune.seed={seed}", "-o", f"finetune.learning_rate={0.01 * seed}"]) == 0
+    x = torch.tensor([[5, 17, 42, 99, 7]])
+
+    def logits(adapter):
+        base = AutoModelForCausalLM.from_pretrained(tiny_qwen_dir)
+        with torch.no_grad():
+            return PeftModel.from_pretrained(base, str(adapter)).eval()(x).logits
+
+    assert merge_main(["--base", str(tiny_qwen_dir), "--adapters", str(tmp_path / "a"), "--method", "linear",
+                       "--weights", "1.0", "--out", str(tmp_path / "one")]) == 0
+    torch.testing.assert_close(logits(tmp_path / "one"), logits(tmp_path / "a"), atol=1e-4, rtol=1e-4)
+    assert merge_main(["--base", str(tiny_qwen_dir), "--adapters", str(tmp_path / "a"), str(tmp_path / "b"),
+                       "--method", "linear", "--weights", "0.5", "0.5", "--out", str(tmp_path / "two")]) == 0
+    two = logits(tmp_path / "two")
+    assert not torch.allclose(two, logits(tmp_path / "a"), atol=1e-4)
+    assert not torch.allclose(two, logits(tmp_path / "b"), atol=1e-4)
