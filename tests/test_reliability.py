@@ -264,7 +264,9 @@ def test_torn_details_in_eval_run(tmp_path, small_kb, data_root, capsys, caplog)
     cut = data.rstrip(b"\n").rfind("한".encode()) + 1  # inside a UTF-8 character of the last line
     details.write_bytes(data[:cut])
     code, err = run_cli(main, ["--predictions", str(run), "--out", str(tmp_path / "e")], capsys)
-    assert code == 0 and "torn last line" in caplog.text
+    assert code == 1 and "torn last line" in caplog.text and "questions answered" in err  # a torn run is partial
+    code, err = run_cli(main, ["--predictions", str(run), "--out", str(tmp_path / "e"), "--allow-partial"], capsys)
+    assert code == 0
     details.write_bytes(b"{broken\n" + data)
     code, err = run_cli(main, ["--predictions", str(run), "--out", str(tmp_path / "e2")], capsys)
     assert code == 1 and str(details) in err and "line 1" in err
