@@ -90,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         cfgs = {name: variant_config(cfg, ov, name) for name, ov in variants.items()}
         qs, source, sha = questions_for(cfg, args.data, args.labels, args.suite, args.limit)
     except (ConfigError, ValueError) as e:
-        fail(str(e), 1)
+        fail(str(e))
     for name, c in cfgs.items():
         if config_hash(c.llm) != config_hash(cfg.llm):
             fail(f"variant {name!r} changes llm.*: every variant must share the model (loaded once); run such "
-                 f"comparisons as separate eval.run calls (or combine them with eval.ensemble)", 1)
+                 f"comparisons as separate eval.run calls (or combine them with eval.ensemble)")
     with run_lock(args.out):  # one ablation at a time writes into --out
         return _ablate(args, cfg, base, variants, cfgs, qs, source, sha)
 
@@ -135,7 +135,7 @@ def _ablate(args, cfg, base, variants, cfgs, qs, source, sha) -> int:
         correct[name] = {r.id: bool(r.correct) for r in records if r.gold is not None}
     if base in failed:
         fail(f"the baseline variant {base!r} failed: {failed[base]}" + "".join(
-            f"\n  variant {n!r} failed: {r}" for n, r in failed.items() if n != base), 1)
+            f"\n  variant {n!r} failed: {r}" for n, r in failed.items() if n != base))
     domains = sorted({d for m in results.values() for d in m["by_domain"]})
     rows = []
     for name, m in results.items():

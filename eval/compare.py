@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in args.runs:
         p = r / "metrics.json"
         if not p.exists():
-            fail(f"{p} not found (run eval.run on {r} first)", 1)
+            fail(f"{p} not found (run eval.run on {r} first)")
         metrics.append((str(r), json.loads(p.read_text())))
     domains = sorted({d for _, m in metrics for d in m.get("by_domain", {})})
     t = Table(title="runs compared (accuracy [95% CI])", title_justify="left")

@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         m = run(args.runs, args.method, args.out, args.folds, args.grid)
     except (EnsembleError, RecordError, FileNotFoundError) as e:
-        fail(str(e), 1)
+        fail(str(e))
     e = m["ensemble"]
     for name, r in e["members"].items():
         acc = "–" if r["accuracy"] is None else f"{r['accuracy']:.4f}"

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                 "top_k": args.top_k, "config_hash": config_hash(cfg), "answerer": "rag.evidence (no LLM)"}
         m = run_evidence(cfg, qs, args.out, args.top_k, args.temperature, prov)
     except (ConfigError, DataError, KBError, FileNotFoundError, ValueError) as e:
-        fail(str(e), 1)
+        fail(str(e))
     print(f"wrote {args.out / 'report.md'}, metrics.json, coverage.png", file=sys.stderr)
     print(result_line(m))
     return 0

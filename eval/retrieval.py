@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kb = ensure_korquad_kb(cfg, args.kb, args.distractors, stages)
     except KBError as e:
-        fail(str(e), 1)
+        fail(str(e))
     qs = korquad_questions(cfg)
     if args.sample:
         qs = random.Random(args.seed).sample(qs, min(args.sample, len(qs)))

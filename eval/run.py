@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             prov |= {"data": source, "data_sha256": sha or "(suite; ids in question_ids.txt)",
                      "model": summary.get("model"), "prompt_template_hash": summary.get("prompt_template_hash")}
     except (DataError, RecordError, FileNotFoundError, FileExistsError, ValueError, KBError, OSError) as e:
-        fail(str(e), 1)
+        fail(str(e))
     m = write_report(args.out, prov, records, baselines)
     print(f"wrote {args.out / 'metrics.json'}, report.md and charts", file=sys.stderr)
     print(result_line(m))

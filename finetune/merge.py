@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         out = merge(args.base, args.adapters, args.method, args.weights, args.density, args.out, args.full,
                     args.gguf_file)
     except (ValueError, OSError) as e:
-        fail(str(e), 1)
+        fail(str(e))
     print(f"merged {len(args.adapters)} adapter(s) with {args.method} → {out}" + (" (full model)" if args.full else ""))
     return 0
 

@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         s = train(cfg, args.out, args.resume)
     except (FileNotFoundError, ValueError) as e:
-        fail(str(e), 1)
+        fail(str(e))
     print(json.dumps(s, indent=1))
     print(f"RESULT steps={s['global_step']} seconds_per_step={s['seconds_per_step']} first_loss={s['first_loss']} "
           f"last_loss={s['last_loss']} dev_before={s['dev_accuracy_before']} dev_after={s['dev_accuracy_after']} "

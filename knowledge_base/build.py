@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         man = build(cfg, args.out, stages, progress=not args.no_progress)
     except (KBError, SourceError) as e:
-        fail(str(e), 1)
+        fail(str(e))
     Console().print(summary_table(args.out, man))
     return 0
 

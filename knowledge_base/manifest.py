@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         man = restamp(args.restamp)
     except KBError as e:
-        fail(str(e), 1)
+        fail(str(e))
     print(f"{args.restamp / MANIFEST}: {len(man.get('files', {}))} files checked, stamped {man[STAMP][:12]}")
     return 0
 

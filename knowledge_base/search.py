@@ -42,14 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kb = KnowledgeBase.load(args.kb, verify=not args.no_verify, trust_remote_code=args.trust_remote_code)
     except KBError as e:
-        fail(str(e), 1)
+        fail(str(e))
     have = {"bm25": kb.has_bm25, "dense": kb.has_dense}
     stages = [s for s in ("bm25", "dense") if args.stage in (s, "all") and have[s]]
     if not stages:
         wanted = "BM25 or dense" if args.stage == "all" else args.stage
         fail(f"{args.kb} has no {wanted} index to search: build it with `python -m knowledge_base.build "
-             f"--config <the KB's config> --out {args.kb} --stages {'bm25' if args.stage == 'all' else args.stage}`",
-             1)
+             f"--config <the KB's config> --out {args.kb} --stages {'bm25' if args.stage == 'all' else args.stage}`")
     console = Console()
     try:
         for q in args.query:
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                 hits = (kb.search_bm25 if s == "bm25" else kb.search_dense)([q], args.k)[0]
                 console.print(hits_table(f"{s}: {q}", kb, hits))
     except KBError as e:
-        fail(str(e), 1)
+        fail(str(e))
     return 0
 
 

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         qs = load_questions(args.data)[: args.limit]
     except DataError as e:
-        fail(str(e), 1)
+        fail(str(e))
     n = generate_hints(Assembly().llm(cfg), qs, args.out, cfg.llm.batch_size, args.max_new_tokens)
     print(f"generated {n} hints ({len(qs) - n} cached) → {args.out}")
     return 0

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_convert:
             print(f"HF copy: {convert_to_hf(asset)}")
     except RuntimeError as e:
-        fail(str(e), 1)
+        fail(str(e))
     return 0
 
 

@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         qs, identity = load_for_run(cfg, args.data, args.labels, args.limit)
         records = predict(cfg, qs, args.out, args.resume, args.checkpoint_every, data=identity)
     except (DataError, RecordError, FileExistsError, ValueError, FileNotFoundError, KBError, OSError) as e:
-        fail(str(e), 1)
+        fail(str(e))
     s = summarize(records)
     acc = f", accuracy {s['accuracy']:.4f} on {s['n_scored']}" if "accuracy" in s else ""
     print(f"{s['n']} questions{acc}; routes {s['routes']}; {s['with_context']} with retrieved context → "

@@ -28,13 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         retriever = get_retriever(cfg.retrieval)
     except (KBError, ValueError) as e:
-        fail(str(e), 1)
+        fail(str(e))
     k = args.k or cfg.retrieval.top_k
     console = Console()
     try:
         results = retriever.batch_retrieve(args.query, k)
     except KBError as e:
-        fail(str(e), 1)
+        fail(str(e))
     for q, docs in zip(args.query, results):
         t = Table(title=f"{retriever.name}: {q}", title_justify="left")
         for col in ("#", "score", "stages (rank/score)", "title", "text"):

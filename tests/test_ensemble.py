@@ -130,7 +130,7 @@ def test_cli_refuses_mismatched_runs(tmp_path, capsys):
     b = write_run(tmp_path / "B", B[:2])
     with pytest.raises(SystemExit) as e:
         main([str(a), str(b), "--method", "soft", "--out", str(tmp_path / "o")])
-    assert e.value.code == 1 and "q3" in capsys.readouterr().err
+    assert e.value.code == 2 and "q3" in capsys.readouterr().err
 
 
 def test_members_scored_against_other_answers_and_an_out_that_is_a_member_are_refused(tmp_path, capsys):

@@ -31,12 +31,12 @@ def test_resume_refuses_other_data_or_questions(small_kb, tmp_path, data_root, c
     assert code == 0
     before = (out / "predictions.csv").read_bytes()
     code, err = run_cli(main, _evidence_run(data_root, small_kb[0], out, data="test") + ["--resume"], capsys)
-    assert code == 1 and "--resume refused" in err and "the data" in err and "test.csv" in err
+    assert code == 2 and "--resume refused" in err and "the data" in err and "test.csv" in err
     code, err = run_cli(main, _evidence_run(data_root, small_kb[0], out, limit="7") + ["--resume"], capsys)
-    assert code == 1 and "the questions" in err
+    assert code == 2 and "the questions" in err
     code, err = run_cli(main, _evidence_run(data_root, small_kb[0], out, extra=("-o", "retrieval.top_k=2"))
                         + ["--resume"], capsys)
-    assert code == 1 and "the config" in err
+    assert code == 2 and "the config" in err
     assert (out / "predictions.csv").read_bytes() == before  # untouched by the refused runs
     code, _ = run_cli(main, _evidence_run(data_root, small_kb[0], out) + ["--resume"], capsys)
     assert code == 0 and (out / "predictions.csv").read_bytes() == before
@@ -187,7 +187,7 @@ def test_lenient_file_level_error_is_not_an_empty_submission(tmp_path, small_kb,
     code, err = run_cli(main, ["--data", str(p), "--out", str(tmp_path / "r"), "-o", "data.strict=false",
                                "-o", "data.format=flat",
                                "-o", f"retrieval.kb={small_kb[0]}", "-o", "scoring.method=evidence"], capsys)
-    assert code == 1 and "no questions to answer" in err and not (tmp_path / "r" / "predictions.csv").exists()
+    assert code == 2 and "no questions to answer" in err and not (tmp_path / "r" / "predictions.csv").exists()
 
 
 def test_eval_on_an_empty_run_fails(tmp_path, capsys):
@@ -196,7 +196,7 @@ def test_eval_on_an_empty_run_fails(tmp_path, capsys):
     (tmp_path / "pred").mkdir()
     (tmp_path / "pred" / "details.jsonl").write_text("")
     code, err = run_cli(main, ["--predictions", str(tmp_path / "pred"), "--out", str(tmp_path / "e")], capsys)
-    assert code == 1 and "holds no predictions" in err
+    assert code == 2 and "holds no predictions" in err
 
 
 # --------------------------------------------------------------------------- 7. messages, not tracebacks
@@ -211,7 +211,7 @@ def test_cp949_config_and_txt_source(tmp_path, capsys):
     txt.write_bytes("세종대왕은 훈민정음을 창제하였다.".encode("cp949"))
     code, err = run_cli(main, ["--out", str(tmp_path / "kb"), "--stages", "chunk", "-o",
                                f"kb.sources=[{{name: txt, path: '{txt}'}}]"], capsys)
-    assert code == 1 and "not valid UTF-8" in err and "doc.txt" in err
+    assert code == 2 and "not valid UTF-8" in err and "doc.txt" in err
 
 
 def test_unknown_source_name(tmp_path, capsys):
@@ -246,9 +246,9 @@ def test_eval_run_honours_data_strict_and_format(tmp_path, small_kb, capsys):
     base = ["--data", str(p), "--out", str(tmp_path / "e"), "--no-evidence-baseline", "-o", f"retrieval.kb={small_kb[0]}",
             "-o", "retrieval.method=bm25", "-o", "scoring.method=evidence", "-o", "router.name=always-social"]
     code, err = run_cli(main, base, capsys)
-    assert code == 1 and "unknown file type" in err
+    assert code == 2 and "unknown file type" in err
     code, err = run_cli(main, base + ["-o", "data.format=flat"], capsys)
-    assert code == 1 and "choice 2 is null" in err
+    assert code == 2 and "choice 2 is null" in err
     code, err = run_cli(main, base + ["-o", "data.format=flat", "-o", "data.strict=false"], capsys)
     assert code == 0 and "2 of 3 rows loaded" in err
 
@@ -264,12 +264,12 @@ def test_torn_details_in_eval_run(tmp_path, small_kb, data_root, capsys, caplog)
     cut = data.rstrip(b"\n").rfind("한".encode()) + 1  # inside a UTF-8 character of the last line
     details.write_bytes(data[:cut])
     code, err = run_cli(main, ["--predictions", str(run), "--out", str(tmp_path / "e")], capsys)
-    assert code == 1 and "torn last line" in caplog.text and "questions answered" in err  # a torn run is partial
+    assert code == 2 and "torn last line" in caplog.text and "questions answered" in err  # a torn run is partial
     code, err = run_cli(main, ["--predictions", str(run), "--out", str(tmp_path / "e"), "--allow-partial"], capsys)
     assert code == 0
     details.write_bytes(b"{broken\n" + data)
     code, err = run_cli(main, ["--predictions", str(run), "--out", str(tmp_path / "e2")], capsys)
-    assert code == 1 and str(details) in err and "line 1" in err
+    assert code == 2 and str(details) in err and "line 1" in err
 
 
 # --------------------------------------------------------------------------- 8. bounded work

@@ -44,7 +44,7 @@ def test_manifest_cannot_turn_on_remote_code(kb_copy, capsys):
 
     edit_manifest(kb_copy, lambda m: m["dense"]["encoder_config"].update(trust_remote_code=True))
     code, err = run_cli(main, ["--kb", str(kb_copy), "--stage", "dense", "세종"], capsys)
-    assert code == 1 and "trust_remote_code" in err and "--trust-remote-code" in err
+    assert code == 2 and "trust_remote_code" in err and "--trust-remote-code" in err
     kb = KnowledgeBase.load(kb_copy)
     with pytest.raises(KBError, match="trust_remote_code"):
         _ = kb.encoder
@@ -97,7 +97,7 @@ def test_malformed_manifests_are_clear_errors(kb_copy, change, match, capsys):
 
     edit_manifest(kb_copy, change)
     code, err = run_cli(main, ["--kb", str(kb_copy), "세종"], capsys)
-    assert code == 1 and match in err
+    assert code == 2 and match in err
 
 
 def test_restamp_checks_files_first(kb_copy):
@@ -119,7 +119,7 @@ def test_default_hybrid_on_a_bm25_only_kb_says_what_to_do(bm25_only_kb, capsys):
     from retrievers.search import main
 
     code, err = run_cli(main, ["--kb", str(bm25_only_kb), "세종대왕"], capsys)
-    assert code == 1 and "needs the dense stage" in err and "-o retrieval.method=bm25" in err
+    assert code == 2 and "needs the dense stage" in err and "-o retrieval.method=bm25" in err
     code, err = run_cli(main, ["--kb", str(bm25_only_kb), "-o", "retrieval.method=bm25", "세종대왕"], capsys)
     assert code == 0
 
@@ -135,7 +135,7 @@ def test_predict_checks_the_kb_before_the_model(bm25_only_kb, tmp_path, data_roo
     out = tmp_path / "run"
     code, err = run_cli(main, ["--data", str(data_root / "competition/train.csv"), "--limit", "2", "--out", str(out),
                                "-o", f"retrieval.kb={bm25_only_kb}", "-o", "router.name=always-social"], capsys)
-    assert code == 1 and "needs the dense stage" in err
+    assert code == 2 and "needs the dense stage" in err
     assert not (out / "details.jsonl").exists()  # nothing left that would block a plain rerun
 
 
@@ -144,7 +144,7 @@ def test_search_on_a_kb_without_an_index_fails(kb_copy, capsys):
 
     edit_manifest(kb_copy, lambda m: (_drop_stage(m, "dense", "dense.faiss"), _drop_stage(m, "bm25", "bm25/")))
     code, err = run_cli(main, ["--kb", str(kb_copy), "세종"], capsys)
-    assert code == 1 and "has no BM25 or dense index to search" in err
+    assert code == 2 and "has no BM25 or dense index to search" in err
 
 
 @pytest.mark.parametrize("what", ["kb", "llm"])
@@ -155,7 +155,7 @@ def test_missing_kb_or_model_is_a_message(tmp_path, data_root, capsys, what):
           else ["-o", f"llm.model={tmp_path / 'no_model'}", "-o", "router.name=always-korean"])
     code, err = run_cli(main, ["--data", str(data_root / "competition/train.csv"), "--limit", "1",
                                "--out", str(tmp_path / "run"), *ov], capsys)
-    assert code == 1 and ("not found" in err if what == "kb" else "neither an existing local path" in err)
+    assert code == 2 and ("not found" in err if what == "kb" else "neither an existing local path" in err)
 
 
 def test_read_manifest_is_used_when_updating_a_store(kb_copy):
