@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from common.cli import add_config_args, command, config_from_args, fail, positive_int
@@ -29,7 +30,7 @@ def check_complete(run_dir: Path, records, allow_partial: bool = False) -> None:
     """Refuse to score a run whose records repeat an id, answer a question its stamp does not list, or (unless
     ``allow_partial``) leave some of its questions unanswered."""
     ids = [r.id for r in records]
-    dup = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
+    dup = sorted(i for i, n in Counter(ids).items() if n > 1)
     if dup:
         raise ValueError(f"{run_dir}: {len(ids) - len(set(ids))} duplicate record(s) in details.jsonl (e.g. "
                          f"{', '.join(dup[:3])}): two runs wrote into one directory? score a clean run")

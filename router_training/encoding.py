@@ -12,6 +12,7 @@ import numpy as np
 
 from common.config import EncoderConfig
 from common.paths import cache_dir
+from common.rundir import replace_atomically
 from rag.router.topics import TopicFeatures
 
 
@@ -46,9 +47,7 @@ def cached_array(path: Path | None, shape: tuple[int, ...], compute: Callable[[]
     out = compute()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, out, allow_pickle=False)
-        tmp.replace(path)
+        replace_atomically(path, lambda tmp: np.save(tmp, out, allow_pickle=False))
     return out
 
 

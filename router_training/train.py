@@ -51,7 +51,7 @@ def _frequent(ids, table, kiwi, questions: list[Question], fx: FeatureExtractor)
 
 def train_router(questions: list[Question], params: RouterParams | None = None, student: TopicStudent | None = None,
                  second_opinion: EncoderConfig | None = None, first_topic: EncoderConfig | None = None,
-                 extractor: FeatureExtractor | None = None, stem_cache=None, progress: bool = False) -> RouterArtifact:
+                 stem_cache=None, progress: bool = False) -> RouterArtifact:
     """Fit the router on the labelled questions of ``questions``. ``student``: a topic student (built with the
     same extractor settings); ``second_opinion``: the encoder of the second opinion (a second model with that
     encoder's topic block, fitted on at most ``params.second_opinion_cap`` rows a family); ``first_topic``: the
@@ -67,7 +67,7 @@ def train_router(questions: list[Question], params: RouterParams | None = None, 
                          "embedding_weight > 0 and n_anchors > 0")
     if first_topic is not None and second_opinion is not None and first_topic != second_opinion:
         raise ValueError("the router's topic block and its second opinion read one encoder")
-    base = extractor if extractor is not None else FeatureExtractor(params, vectors=vectors)
+    base = FeatureExtractor(params, vectors=vectors)
 
     def topic_extractor(cfg: EncoderConfig) -> FeatureExtractor:
         topic = CachedTopicFeatures(cfg, params.lexicon.prototypes, params.topic_weight, stem_cache)

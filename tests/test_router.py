@@ -99,10 +99,7 @@ def test_router_artifact_refuses_changed_missing_and_ill_fitting_files(tmp_path,
         with pytest.raises(RouterArtifactError, match=match):
             RouterArtifact.load(bad)
     # re-stamped after an edit: the checksums pass, the contents are checked all the same
-    from rag.router.artifact import FILES, SUMS, _sha256
-
-    def restamp(d):
-        (d / SUMS).write_text("".join(f"{_sha256(d / n)}  {n}\n" for n in FILES))
+    from rag.router.artifact import write_checksums
 
     for edit, match in ((lambda info: info.update(terms=info["terms"][:5]), "indexes past"),
                         (lambda info: info["params"].update(C=-1), "not valid router settings"),
@@ -112,7 +109,7 @@ def test_router_artifact_refuses_changed_missing_and_ill_fitting_files(tmp_path,
         info = json.loads((bad / "router.json").read_text())
         edit(info)
         (bad / "router.json").write_text(json.dumps(info, ensure_ascii=False))
-        restamp(bad)
+        write_checksums(bad)
         with pytest.raises(RouterArtifactError, match=match):
             RouterArtifact.load(bad)
     bad = tmp_path / "arrays"
@@ -121,7 +118,7 @@ def test_router_artifact_refuses_changed_missing_and_ill_fitting_files(tmp_path,
         arrays = {k: z[k] for k in z.files}
     arrays["router.coef"] = arrays["router.coef"][:-3]
     np.savez(bad / "router.npz", **arrays)
-    restamp(bad)
+    write_checksums(bad)
     with pytest.raises(RouterArtifactError, match="coef: .* coefficients"):
         RouterArtifact.load(bad)
 

@@ -125,7 +125,7 @@ def test_router_with_vectors_from_another_kiwi_model_is_refused(tmp_path, router
     assert len(loaded.features.vectors._cache) == len(art.vector_ids)
     np.testing.assert_allclose(loaded.p_social(router_data), art.model.predict_proba(loaded.features(router_data)),
                                atol=1e-6)
-    from rag.router.artifact import FILES, SUMS, _sha256
+    from rag.router.artifact import write_checksums
 
     for key, cut, match in (("router.embedding_coef", lambda a: a[: len(a) // 2], "embedding_coef: 255 coefficients"),
                             ("router.gated_coef", lambda a: a[:-1], "gated_coef: .* coefficients"),
@@ -135,7 +135,7 @@ def test_router_with_vectors_from_another_kiwi_model_is_refused(tmp_path, router
         z = dict(np.load(bad / "router.npz", allow_pickle=False))
         z[key] = cut(z[key])
         np.savez(bad / "router.npz", **z)
-        (bad / SUMS).write_text("".join(f"{_sha256(bad / n)}  {n}\n" for n in FILES))  # re-stamped
+        write_checksums(bad)  # re-stamped
         with pytest.raises(RouterArtifactError, match=match):
             RouterArtifact.load(bad)
     art.vectors_signature = "0000000000000000"
@@ -174,11 +174,11 @@ def test_opt_in_topic_block_round_trips_and_is_weighed(tmp_path, router_data, ti
     # the topic columns are carried, give the same probabilities after loading, and move the decision
     assert_appended_columns_round_trip_and_weigh(art.model, router, router_data, len(prototypes))
     # a saved router whose settings name other prototypes than its coefficients were fitted on is refused
-    from rag.router.artifact import FILES, SUMS, _sha256
+    from rag.router.artifact import write_checksums
 
     info["params"]["lexicon"]["prototypes"] = info["params"]["lexicon"]["prototypes"][:-1]
     (tmp_path / "router.json").write_text(json.dumps(info, ensure_ascii=False))
-    (tmp_path / SUMS).write_text("".join(f"{_sha256(tmp_path / n)}  {n}\n" for n in FILES))
+    write_checksums(tmp_path)
     with pytest.raises(RouterArtifactError, match="topic columns"):
         RouterArtifact.load(tmp_path)
 

@@ -10,7 +10,7 @@ from router_helpers import use_small_families
 
 from common.config import EncoderConfig, RouterConfig
 from rag.data import load_questions
-from rag.router.artifact import FILES, SUMS, RouterArtifact, RouterArtifactError, _sha256
+from rag.router.artifact import RouterArtifact, RouterArtifactError, write_checksums
 from rag.router.classifier import ClassifierRouter
 from rag.router.model import has_passages, sigmoid
 from rag.router.params import RouterParams
@@ -100,7 +100,7 @@ def test_incomplete_second_opinions_are_refused(tmp_path, mixed, topic):
         info = json.loads((tmp_path / "r/router.json").read_text())
         edit(info)
         (tmp_path / "r/router.json").write_text(json.dumps(info, ensure_ascii=False))
-        (tmp_path / "r" / SUMS).write_text("".join(f"{_sha256(tmp_path / 'r' / n)}  {n}\n" for n in FILES))
+        write_checksums(tmp_path / "r")
         return tmp_path / "r"
 
     # a second model without the encoder's topic block, or without an encoder to compute it
@@ -113,7 +113,7 @@ def test_incomplete_second_opinions_are_refused(tmp_path, mixed, topic):
     with np.load(tmp_path / "r/router.npz") as z:
         arrays = {k: z[k] for k in z.files if k != "second_opinion.coef"}
     np.savez(tmp_path / "r/router.npz", **arrays)
-    (tmp_path / "r" / SUMS).write_text("".join(f"{_sha256(tmp_path / 'r' / n)}  {n}\n" for n in FILES))
+    write_checksums(tmp_path / "r")
     with pytest.raises(RouterArtifactError, match="second_opinion.coef"):
         RouterArtifact.load(tmp_path / "r")
     # weights outside (0, 1] are refused

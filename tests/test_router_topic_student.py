@@ -8,7 +8,7 @@ import pytest
 from router_helpers import assert_appended_columns_round_trip_and_weigh
 
 from common.config import EncoderConfig, RouterConfig
-from rag.router.artifact import FILES, SUMS, RouterArtifact, RouterArtifactError, _sha256
+from rag.router.artifact import RouterArtifact, RouterArtifactError, write_checksums
 from rag.router.classifier import ClassifierRouter
 from rag.router.features import FeatureExtractor
 from rag.router.params import RouterParams
@@ -80,22 +80,19 @@ def test_router_carries_the_student_saved_loaded_and_weighed(tmp_path, router_da
     # the student's columns are carried, give the same probabilities after loading, and move the decision
     assert_appended_columns_round_trip_and_weigh(art.model, router, router_data, student.dim)
 
-    def restamp(d):
-        (d / SUMS).write_text("".join(f"{_sha256(d / n)}  {n}\n" for n in FILES))
-
     # a router naming a student whose arrays are missing is refused, with the array named
     import shutil
 
     shutil.copytree(tmp_path / "r", tmp_path / "bad")
     with np.load(tmp_path / "r/router.npz") as z:
         np.savez(tmp_path / "bad/router.npz", **{k: z[k] for k in z.files if not k.startswith("student.")})
-    restamp(tmp_path / "bad")
+    write_checksums(tmp_path / "bad")
     with pytest.raises(RouterArtifactError, match="student"):
         RouterArtifact.load(tmp_path / "bad")
     # and one without the student's record but with the columns it fitted (unaccounted for)
     info["student"] = None
     (tmp_path / "bad/router.json").write_text(json.dumps(info, ensure_ascii=False))
     shutil.copy(tmp_path / "r/router.npz", tmp_path / "bad/router.npz")
-    restamp(tmp_path / "bad")
+    write_checksums(tmp_path / "bad")
     with pytest.raises(RouterArtifactError, match="column vector block"):
         RouterArtifact.load(tmp_path / "bad")

@@ -13,7 +13,6 @@ vocabulary cut short, a coefficient vector of another length, vectors of another
 file and the array named)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -21,6 +20,9 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import ValidationError
+
+from common.hashing import sha256_file
+from common.rundir import replace_atomically, write_atomic
 
 from .features import DENSE_NAMES
 from .model import ARRAYS, LinearModel
@@ -85,10 +87,9 @@ class RouterArtifact:
                             if self.student is not None else None),
                 "vectors_signature": self.vectors_signature, "topic_encoder": self.topic_encoder,
                 "meta": self.meta, "terms": terms, "passage_bigrams": bigrams}
-        _write(out / "router.npz", lambda p: np.savez_compressed(p, **arrays))
-        _write(out / "router.json", lambda p: p.write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8"))
-        sums = "".join(f"{_sha256(out / name)}  {name}\n" for name in FILES)
-        _write(out / SUMS, lambda p: p.write_text(sums, encoding="utf-8"))
+        replace_atomically(out / "router.npz", lambda p: np.savez_compressed(p, **arrays))
+        write_atomic(out / "router.json", json.dumps(info, ensure_ascii=False))
+        write_checksums(out)
 
     @classmethod
     def load(cls, path: Path, verify: bool = True) -> RouterArtifact:
@@ -183,6 +184,12 @@ class RouterArtifact:
             raise ValueError("the router reads the encoder's topic block but names no encoder")
 
 
+def write_checksums(path: Path) -> None:
+    """Write ``SHA256SUMS`` for the router files in ``path`` (``save`` calls it; so may someone who vouches for
+    files changed by hand — loading still checks that they fit each other)."""
+    write_atomic(path / SUMS, "".join(f"{sha256_file(path / name)}  {name}\n" for name in FILES))
+
+
 def verify_checksums(path: Path) -> None:
     """Refuse a router directory whose files are missing or differ from its ``SHA256SUMS``."""
     sums = path / SUMS
@@ -200,7 +207,7 @@ def verify_checksums(path: Path) -> None:
             raise RouterArtifactError(f"{sums}: names no checksum for {name}; {RETRAIN}")
         if not f.is_file():
             raise RouterArtifactError(f"{f}: missing; {RETRAIN}")
-        if _sha256(f) != want[name]:
+        if sha256_file(f) != want[name]:
             raise RouterArtifactError(f"{f}: changed since the router was saved (sha256 differs from {sums}); "
                                       f"{RETRAIN}")
 
@@ -210,17 +217,3 @@ def _stored(a: np.ndarray) -> np.ndarray:
     p_social; the file is half the size); the two scalars stay float64."""
     a = np.asarray(a)
     return a.astype(np.float32) if a.dtype == np.float64 and a.size > 2 else a
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp" + path.suffix)
-    write(tmp)
-    tmp.replace(path)
