@@ -60,13 +60,27 @@ class Tfidf:
                              f"{self.idf.shape} idf values")
 
     def row(self, doc: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        index = self.index
-        ids = [index[t] for t in doc if t in index]
-        if not ids:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        idx, counts = np.unique(np.array(ids, dtype=np.int64), return_counts=True)
-        w = (1.0 + np.log(counts)) * self.idf[idx]
-        return idx, w / np.linalg.norm(w)
+        """One document's nonzero columns and weights."""
+        _, idx, w = self.rows([doc])
+        return idx, w
+
+    def rows(self, docs: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The nonzero entries of a batch of documents as (row, column, weight), rows in order, columns sorted
+        within a row: one ``np.unique`` over the batch rather than one per document."""
+        index, n = self.index, len(self.vocab)
+        keys = [r * n + index[t] for r, doc in enumerate(docs) for t in doc if t in index]
+        if not keys:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        key, counts = np.unique(np.array(keys, dtype=np.int64), return_counts=True)
+        row, col = np.divmod(key, n)
+        w = (1.0 + np.log(counts)) * self.idf[col]
+        norm = np.sqrt(np.bincount(row, w * w, minlength=len(docs)))
+        return row, col, w / norm[row]
+
+    def dot(self, docs: Sequence[Sequence[str]], coef: np.ndarray) -> np.ndarray:
+        """tfidf(doc) · coef for each document (0 for one with no known term)."""
+        row, col, w = self.rows(docs)
+        return np.bincount(row, w * coef[col], minlength=len(docs))
 
 
 @dataclass
@@ -118,20 +132,18 @@ class LinearModel:
     def decision(self, feats: Sequence[RouterFeatures]) -> np.ndarray:
         """The logit of 사회 per question."""
         out = np.zeros(len(feats))
-        if self.embedding_weight and len(feats):
+        if not len(feats):
+            return out
+        if self.embedding_weight:
             out += self.embedding_weight * (embeddings(feats, self.embedding_dim) @ self.embedding_coef)
         base = self.intercept + self.passage_nuisance * (self.params.passage_prior or 0.0)
-        dense_coef = dense_scale(self.params) * self.dense_coef
-        pw, gw = self.params.passage_weight, self.gated_weight
-        for r, f in enumerate(feats):
-            s = out[r] + base + float(f.dense @ dense_coef)
-            idx, w = self.terms.row(f.terms)
-            s += float(w @ self.coef[idx])
-            if gw:
-                s += gw * (1.0 - f.dense[_OVERLAP_MAX]) * float(w @ self.gated_coef[idx])
-            idx, w = self.passage.row(f.passage_terms)
-            s += pw * float(w @ self.passage_coef[idx])
-            out[r] = s
+        out += base + np.array([f.dense for f in feats]).reshape(len(feats), -1) @ (dense_scale(self.params)
+                                                                                   * self.dense_coef)
+        terms = [f.terms for f in feats]
+        out += self.terms.dot(terms, self.coef)
+        if self.gated_weight:
+            out += self.gated_weight * gate(feats) * self.terms.dot(terms, self.gated_coef)
+        out += self.params.passage_weight * self.passage.dot([f.passage_terms for f in feats], self.passage_coef)
         return out
 
     def predict_proba(self, feats: Sequence[RouterFeatures]) -> np.ndarray:
