@@ -114,7 +114,11 @@ def bm25_index(texts: list[str], bcfg, progress: bool = True):
     t_tok = time.time() - t0
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     index = bm25s.BM25(k1=bcfg.k1, b=bcfg.b, method=bcfg.method)
-    index.index(tokens, show_progress=progress)
+    # term ids in order of first appearance, not bm25s's own set order (which varies with the process's hash
+    # seed): the same chunks give a byte-identical index
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in tokens]
+    index.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=progress)
     return index, tok, tokens, t_tok
 
 

@@ -148,6 +148,32 @@ def test_index_from_before_oov_handling_is_queried_as_built(tmp_path, small_kb):
     assert kb.bm25_config.oov_handling == "none" and kb.tokenizer.oov_handling is None
 
 
+def test_bm25_rebuild_is_byte_identical_whatever_the_hash_seed(tmp_path, small_kb):
+    """The bm25 stage run again on the same chunks, in processes with other hash seeds (bm25s's own vocabulary
+    follows set order), writes the same bytes."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    kb, _ = small_kb
+    digests = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        out.mkdir()
+        shutil.copy(kb / "chunks.jsonl", out / "chunks.jsonl")
+        code = ("import sys, bm25s; from common.config import BM25Config; from knowledge_base.build import "
+                "bm25_index; from knowledge_base.store import read_chunks; "
+                "idx = bm25_index([c.text for c in read_chunks(sys.argv[1] + '/chunks.jsonl')], BM25Config(), "
+                "False)[0]; idx.save(sys.argv[1] + '/bm25', allow_pickle=False, show_progress=False)")
+        subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=Path(__file__).resolve().parent.parent,
+                       env={**os.environ, "PYTHONHASHSEED": seed})
+        digests.append({p.name: p.read_bytes() for p in sorted((out / "bm25").iterdir())})
+    assert digests[0].keys() == digests[1].keys() and len(digests[0]) >= 4
+    assert digests[0] == digests[1]
+
+
 def test_bm25_warns_on_query_without_terms(small_kb):
     kb = KnowledgeBase.load(small_kb[0], verify=False)
     with warnings.catch_warnings(record=True) as w:
