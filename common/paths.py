@@ -25,3 +25,16 @@ def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "csat-rag"
 
+
+
+def names_local_path(value: str) -> bool:
+    """Whether a model value names a local path (absolute, ``./``, ``../``, ``~`` or more than one ``/``) rather
+    than a Hugging Face Hub id (``org/name``)."""
+    return value.startswith(("/", ".", "~")) or value.count("/") > 1
+
+
+def check_model_path(key: str, value: str) -> None:
+    """A model named by a local path must be a directory that exists (checked before anything loads)."""
+    if names_local_path(value) and not Path(value).expanduser().is_dir():
+        raise ValueError(f"{key}: {value} is not a directory (give a local model directory, or a Hub id such as "
+                         f"org/name)")

@@ -26,6 +26,10 @@ def merge(base: str, adapters: list[str], method: str, weights: list[float] | No
     weights = weights or [1.0] * len(adapters)
     if len(weights) != len(adapters):
         raise ValueError(f"{len(weights)} weights for {len(adapters)} adapters")
+    for a in adapters:  # before the base model loads
+        if not (Path(a) / "adapter_config.json").is_file():
+            raise ValueError(f"--adapters {a}: not a LoRA adapter directory (no adapter_config.json; "
+                             f"`python -m finetune.train` writes one into its --out)")
     if method in ("ties", "dare_linear", "dare_ties") and density is None:
         density = 0.5
     kw = {"gguf_file": gguf_file} if gguf_file else {}

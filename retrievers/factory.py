@@ -6,6 +6,7 @@ from pathlib import Path
 
 from common.config import RetrievalConfig, config_dict
 from common.hashing import short_hash
+from common.paths import check_model_path
 from common.registry import Registry
 from knowledge_base.manifest import KBError
 from knowledge_base.store import KnowledgeBase
@@ -63,6 +64,8 @@ def retriever_fingerprint(cfg: RetrievalConfig, kb: KnowledgeBase) -> str:
 def get_retriever(cfg: RetrievalConfig, kb: KnowledgeBase | str | Path | None = None) -> Retriever:
     """Build the configured retriever (``cfg.method``), wrapped in a reranker when ``cfg.reranker`` is set; its
     ``fingerprint`` is ``retriever_fingerprint``."""
+    if cfg.reranker:
+        check_model_path("retrieval.reranker", cfg.reranker)
     if kb is None:
         if cfg.kb is None:
             raise ValueError("retrieval.kb is not set: pass a knowledge base or set -o retrieval.kb=DIR")

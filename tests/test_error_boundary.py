@@ -253,3 +253,82 @@ def test_an_empty_model_directory_is_named_not_blamed_on_a_tokenizer_library(tmp
                                   "-o", f"llm.model={tmp_path / 'empty'}"], capsys)
     assert code != 0 and "is a directory without a model (no config.json and no .gguf" in _one_line(err)
     assert "sentencepiece" not in err.lower()
+
+
+@pytest.mark.parametrize("source,content", [
+    ("jsonl", '{"text": "' + "가" * 3000 + '"}\n'),       # one record past the limit
+    ("csv", 'id,text\n1,"' + "나\n" * 2000 + '"\n'),      # a quoted field running over many lines
+    ("txt", "다" * 3000),                                  # one txt document past the limit
+])
+def test_a_knowledge_base_source_record_over_the_limit_is_refused(tmp_path, capsys, monkeypatch, source, content):
+    """Sources are streamed (no total limit), but one line / record / txt document is bounded by
+    $CSAT_MAX_RECORD_MB: a file without line breaks is refused with the limit, not read whole."""
+    from knowledge_base.build import main as build_main
+
+    monkeypatch.setenv("CSAT_MAX_RECORD_MB", "0.001")  # 1,048 characters
+    src = tmp_path / f"big.{source}"
+    src.write_text(content, encoding="utf-8")
+    args = ["--out", str(tmp_path / "kb"), "--stages", "chunk", "-o", f"kb.sources=[{{name: {source}, path: '{src}'}}]"]
+    code, err = run_cli(build_main, args, capsys)
+    assert code == 2 and str(src) in _one_line(err) and "$CSAT_MAX_RECORD_MB" in _one_line(err)
+    monkeypatch.setenv("CSAT_MAX_RECORD_MB", "1")
+    code, err = run_cli(build_main, args, capsys)
+    assert code == 0, err
+
+
+def test_a_device_as_a_knowledge_base_source_is_refused(tmp_path, capsys):
+    from knowledge_base.build import main as build_main
+
+    code, err = run_cli(build_main, ["--out", str(tmp_path / "kb"), "--stages", "chunk", "-o",
+                                     "kb.sources=[{name: jsonl, path: /dev/zero}]"], capsys)
+    assert code == 2 and "/dev/zero: not a regular file" in _one_line(err)
+
+
+def test_a_store_whose_encoder_directory_is_gone_is_refused_by_name(tmp_path, small_kb, tiny_encoder_dir, capsys):
+    """A dense store whose encoder directory was deleted after the build (no tampering: a cleaned-up temp dir)."""
+    import shutil
+
+    from common.config import load_config
+    from knowledge_base.build import build
+    from retrievers.search import main as search_main
+
+    enc = tmp_path / "encoder"
+    shutil.copytree(tiny_encoder_dir, enc)
+    _, cfg = small_kb
+    kb = tmp_path / "kb"
+    build(load_config(None, [f"kb.sources={[s.model_dump(mode='json') for s in cfg.kb.sources]}",
+                             "kb.chunking.size=300", "kb.chunking.overlap=50", f"kb.encoder.model={enc}",
+                             "kb.encoder.query_prefix=", "kb.encoder.passage_prefix="]), kb, progress=False)
+    shutil.rmtree(enc)
+    code, err = run_cli(search_main, ["--kb", str(kb), "-o", "retrieval.method=dense", "세종"], capsys)
+    assert code == 2 and f"its query encoder {enc} (manifest dense.encoder_config.model) is not there" in _one_line(err)
+
+
+def test_a_reranker_path_that_does_not_exist_is_refused_before_the_store_loads(tmp_path, capsys):
+    from retrievers.search import main as search_main
+
+    code, err = run_cli(search_main, ["--kb", str(tmp_path / "no-kb"), "-o", f"retrieval.reranker={tmp_path}/nope",
+                                      "세종"], capsys)
+    assert code == 2 and f"retrieval.reranker: {tmp_path}/nope is not a directory" in _one_line(err)
+
+
+def test_a_damaged_chunk_file_read_without_verification_names_file_and_line(tmp_path, small_kb, capsys):
+    import shutil
+
+    from knowledge_base.search import main as kb_search
+
+    kb = tmp_path / "kb"
+    shutil.copytree(small_kb[0], kb)
+    raw = bytearray((kb / "chunks.jsonl").read_bytes())
+    raw[raw.index(b"\n") + 60] ^= 0xFF  # inside the second record
+    (kb / "chunks.jsonl").write_bytes(bytes(raw))
+    code, err = run_cli(kb_search, ["--kb", str(kb), "--no-verify", "세종"], capsys)
+    assert code == 2 and f"{kb / 'chunks.jsonl'}, line 2: not a chunk record" in _one_line(err)
+
+
+def test_merge_refuses_an_adapter_directory_that_is_not_one_before_loading_the_base(tmp_path, capsys):
+    from finetune.merge import main as merge_main
+
+    code, err = run_cli(merge_main, ["--base", str(tmp_path / "no-base"), "--adapters", str(tmp_path),
+                                     "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and f"--adapters {tmp_path}: not a LoRA adapter directory" in _one_line(err)

@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         questions, report = load_with_report(args.path, args.format, strict=strict, labels=args.labels,
                                              encoding=args.encoding, **opts)
     except DataError as e:
+        if args.cmd != "validate":
+            raise  # a file that cannot be read is a refusal (exit 2); validate reports it as a finding (exit 1)
         print(f"error: {e}", file=sys.stderr)
         return 1
     if args.cmd == "validate":

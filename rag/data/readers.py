@@ -4,29 +4,24 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from common import limits
+from common.limits import MAX_INPUT_ENV
+
 from .errors import DataError
 
-csv.field_size_limit(1 << 30)
-
 _GUESSES = ("cp949", "euc-kr", "utf-16", "latin-1")
-#: the largest question or label file read (MiB), raised with $CSAT_MAX_INPUT_MB: a device such as /dev/zero or a
-#: runaway file must not be read until the machine's memory is gone
-MAX_INPUT_ENV = "CSAT_MAX_INPUT_MB"
-MAX_INPUT_MB = 1024
 
 
 def max_input_bytes() -> int:
-    raw = os.environ.get(MAX_INPUT_ENV, "")
+    """The largest question or label file read (``common.limits``; raised with $CSAT_MAX_INPUT_MB)."""
     try:
-        mb = float(raw) if raw else MAX_INPUT_MB
-    except ValueError:
-        raise DataError(MAX_INPUT_ENV, f"${MAX_INPUT_ENV} is {raw!r}, not a number of MiB") from None
-    return int(mb * 2**20)
+        return limits.max_input_bytes()
+    except limits.LimitError as e:
+        raise DataError(MAX_INPUT_ENV, str(e)) from None
 
 
 def check_input_file(path: Path) -> None:
@@ -71,6 +66,7 @@ def iter_csv(path: str | Path, encoding: str = "utf-8") -> tuple[list[str], Iter
     text = read_text(path, encoding)
     # strict: a quote that does not close where a field ends (an unbalanced quote swallowing the next rows)
     # is an error at its line, not a silently merged row
+    csv.field_size_limit(max_input_bytes())  # the whole file is within it (csv's limit is process-wide: set it here)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, [])
