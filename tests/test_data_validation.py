@@ -151,5 +151,7 @@ def test_cli_validate_and_stats(tmp_path, data_root, capsys):
     st = json.loads(capsys.readouterr().out)
     assert st["n"] == 2030 and st["by_domain"]["korean"] + st["by_domain"]["social"] == 2030
     assert sum(st["answer_position"].values()) == 2030
-    assert data_cli(["stats", str(bad)]) == 1
+    with pytest.raises(SystemExit) as refused:  # stats refuses a file it cannot read (validate reports it)
+        data_cli(["stats", str(bad)])
+    assert refused.value.code == 2 and "row 4" in capsys.readouterr().err
     assert data_cli(["stats", str(bad), "--lenient", "--json"]) == 0

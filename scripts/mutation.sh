@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Mutation testing of the core modules with mutmut (docs/mutation.md): each group's modules are mutated one change
+# at a time and only that group's tests are run against each mutant; a mutant that no test fails "survived".
+#
+#   bash scripts/mutation.sh                  # every group (hours on 2 cores)
+#   bash scripts/mutation.sh metrics record   # named groups
+#   bash scripts/mutation.sh --list           # the groups, their modules and tests
+#
+# Each group runs in a scratch copy of the tracked files (the work tree is never touched) under
+# ${CSAT_MUTATION_DIR:-/tmp/csat-mutation}/<group>; `cd` there and `mutmut browse` / `mutmut show NAME` to read the
+# survivors. Needs mutmut (`.venv/bin/pip install mutmut`, the `mutation` extra) and the shared data.
+# Last line: RESULT killed=… survived=… other=… score=… (score = killed / (killed + survived); "other": timeouts,
+# suspicious and untested mutants, listed per group).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+MUTMUT="$(dirname "$PY")/mutmut"
+WORK="${CSAT_MUTATION_DIR:-/tmp/csat-mutation}"
+export CSAT_DATA_ROOT="${CSAT_DATA_ROOT:-$(cd "$ROOT/.." && pwd)/shared/data}"
+
+# group | modules to mutate | the tests that cover them (fast ones: every mutant reruns the tests that reach it,
+# and a test that builds a model or a store costs seconds per mutant)
+GROUPS_TABLE="
+metrics|eval/metrics/|tests/test_metrics_exact.py tests/test_eval.py::test_wilson_hand_computed tests/test_eval.py::test_mcnemar_exact_hand_computed tests/test_eval.py::test_ece_and_brier_hand_computed tests/test_eval.py::test_compute_metrics_groups_and_baselines tests/test_eval.py::test_report_and_charts_from_fixture_predictions tests/test_eval.py::test_accuracy_chart_handles_perfect_and_zero_groups
+record|rag/record.py|tests/test_predict.py tests/test_reliability.py
+manifest|knowledge_base/manifest.py|tests/test_knowledge_base.py tests/test_reliability_kb.py
+retrievers|retrievers/|tests/test_retrievers.py
+scoring|rag/scoring/|tests/test_prompts_scoring.py
+pipeline|rag/pipeline.py rag/predict.py|tests/test_predict.py
+evidence|rag/evidence.py|tests/test_evidence.py
+ensemble|eval/ensemble.py|tests/test_ensemble.py
+finetune-data|finetune/data.py|tests/test_finetune.py
+router|rag/router/|tests/test_router.py tests/test_router_features.py tests/test_router_second_opinion.py
+"
+
+if [[ "${1:-}" == "--list" ]]; then
+  echo "$GROUPS_TABLE" | sed '/^$/d' | column -t -s '|'
+  exit 0
+fi
+[[ -x "$MUTMUT" ]] || { echo "error: mutmut not found next to $PY; install it: $(dirname "$PY")/pip install mutmut" >&2; exit 2; }
+[[ -d "$CSAT_DATA_ROOT" ]] || { echo "error: shared data not found at $CSAT_DATA_ROOT; set CSAT_DATA_ROOT" >&2; exit 2; }
+
+wanted=("$@")
+total_killed=0; total_survived=0; total_other=0
+while IFS='|' read -r group modules tests; do
+  [[ -z "$group" ]] && continue
+  if (( ${#wanted[@]} )) && [[ ! " ${wanted[*]} " == *" $group "* ]]; then continue; fi
+  dir="$WORK/$group"
+  rm -rf "$dir"; mkdir -p "$dir"
+  (cd "$ROOT" && git ls-files -z | xargs -0 cp --parents -t "$dir")
+  {
+    echo
+    echo "[tool.mutmut]"
+    echo "paths_to_mutate = [$(printf '"%s", ' $modules | sed 's/, $//')]"
+    echo "pytest_add_cli_args_test_selection = [$(printf '"%s", ' $tests | sed 's/, $//')]"
+    echo 'also_copy = ["common", "knowledge_base", "retrievers", "rag", "eval", "finetune", "router_training", "configs"]'
+    echo 'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-W", "ignore"]'
+  } >> "$dir/pyproject.toml"
+  echo "== $group: mutating $modules against $tests"
+  start=$(date +%s)
+  (cd "$dir" && "$MUTMUT" run --max-children "$(nproc)" > "$dir/mutmut.log" 2>&1) || {
+    echo "error: mutmut failed for $group (see $dir/mutmut.log)" >&2; tail -20 "$dir/mutmut.log" >&2; exit 1; }
+  (cd "$dir" && "$MUTMUT" results --all true > "$dir/results.txt" 2>&1) || true
+  killed=$(grep -c ': killed$' "$dir/results.txt" || true)
+  survived=$(grep -c ': survived$' "$dir/results.txt" || true)
+  other=$(grep -vcE ': (killed|survived)$' "$dir/results.txt" || true)
+  secs=$(( $(date +%s) - start ))
+  score=$("$PY" -c "k,s=$killed,$survived; print(f'{k/(k+s):.3f}' if k+s else 'nan')")
+  echo "   $group: killed=$killed survived=$survived other=$other score=$score (${secs}s)"
+  grep -E ': survived$' "$dir/results.txt" | sed 's/^/   survived /' || true
+  total_killed=$((total_killed + killed)); total_survived=$((total_survived + survived)); total_other=$((total_other + other))
+done <<< "$GROUPS_TABLE"
+
+score=$("$PY" -c "k,s=$total_killed,$total_survived; print(f'{k/(k+s):.3f}' if k+s else 'nan')")
+echo "RESULT killed=$total_killed survived=$total_survived other=$total_other score=$score"
