@@ -146,7 +146,8 @@ def fit_weights(members: Members, idx: list[int], steps: int) -> np.ndarray:
     grid = grid[np.argsort(((grid - 1 / m) ** 2).sum(axis=1), kind="stable")]
     gold_p = np.array([members.probs(i)[:, members.gold(i) - 1] for i in idx])  # (questions, members)
     ll = np.log(np.clip(gold_p @ grid.T, 1e-12, None)).sum(axis=0)
-    return grid[int(np.argmax(ll))]
+    # equal up to rounding is a tie (0.6·w + 0.6·(1 − w) is not exactly 0.6 for every w)
+    return grid[int(np.flatnonzero(ll >= ll.max() - 1e-9 * max(1.0, abs(ll.max())))[0])]
 
 
 def crossfit(members: Members, folds: int, fit: Callable[[list[int]], object]

@@ -28,7 +28,7 @@ retrievers|retrievers/|tests/test_retrievers.py
 scoring|rag/scoring/|tests/test_prompts_scoring.py
 pipeline|rag/pipeline.py rag/predict.py|tests/test_predict.py
 evidence|rag/evidence.py|tests/test_evidence.py
-ensemble|eval/ensemble.py|tests/test_ensemble.py
+ensemble|eval/ensemble.py|tests/test_ensemble.py tests/test_ensemble_exact.py
 finetune-data|finetune/data.py|tests/test_finetune.py
 router|rag/router/|tests/test_router.py tests/test_router_features.py tests/test_router_second_opinion.py
 "
