@@ -17,6 +17,8 @@ PY="${PYTHON:-$ROOT/.venv/bin/python}"
 MUTMUT="$(dirname "$PY")/mutmut"
 WORK="${CSAT_MUTATION_DIR:-/tmp/csat-mutation}"
 export CSAT_DATA_ROOT="${CSAT_DATA_ROOT:-$(cd "$ROOT/.." && pwd)/shared/data}"
+# the tiny models and the small store are built once and shared by every mutant's test session (tests/conftest.py)
+export CSAT_TEST_FIXTURES="${CSAT_TEST_FIXTURES:-$WORK/fixtures}"
 
 # group | modules to mutate | the tests that cover them (fast ones: every mutant reruns the tests that reach it,
 # and a test that builds a model or a store costs seconds per mutant)
