@@ -7,7 +7,11 @@
 
     python benchmarks/scoring_bench.py [--config configs/demo.yaml] [--n 30] [-o prompt.max_tokens=1024]
 
-Last line: RESULT overhead_ratio=… logits_vs_generate_speedup=… agreement=…
+Every timed part must do its work: the prompts the model computed in it are counted (label log-probabilities,
+generations, raw forwards), and a part that computed fewer than one per question (answered from a cache) stops
+the benchmark with an error. ``--n 4`` with ``-o llm.model=DIR`` (a tiny model) is the smoke run of the tests.
+
+Last line: RESULT overhead_ratio=… logits_vs_generate_speedup=… agreement=… pipeline_qps=…
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import argparse
 import random
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,6 +55,7 @@ def main() -> int:
     qs = rng.sample([q for q in qs if q.domain == "korean"], args.n // 2) + \
         rng.sample([q for q in qs if q.domain == "social"], args.n - args.n // 2)
     llm = load_llm(cfg.llm)
+    computed = count_prompts(llm, ("label_logprobs", "generate", "forward"))
     pipe = Assembly(llm).pipeline(cfg)
     scorer = pipe.scorer
     pipe.run(qs[:2])  # warm-up (kernels, tokenizer, retriever caches of other questions are not touched)
@@ -58,31 +64,38 @@ def main() -> int:
     pipe.retrieval_cache.clear()
     if getattr(scorer, "cache", None) is not None:
         scorer.cache.clear()
+    before = computed.copy()
     t = time.perf_counter()
     records = pipe.run(qs)
     t_pipe = time.perf_counter() - t
+    did_work("the full pipeline", computed - before, "label_logprobs", len(qs))
     routes = pipe.route(qs)
     built = pipe.prompts(qs, [pipe.gate(d) for d in pipe.retrieve(qs, routes)[0]])
     prompts = [b[0][1].text for b in built]
     enc = llm.encode(prompts)
     order = sorted(range(len(enc)), key=lambda i: -len(enc[i]))
+    before = computed.copy()
     t = time.perf_counter()
     for b in range(0, len(order), scorer.batch_size):
         llm.forward([enc[i] for i in order[b:b + scorer.batch_size]])
     t_raw = time.perf_counter() - t
+    did_work("the raw forward passes", computed - before, "forward", len(qs))
 
     # (b) logits vs generate on the same prompts; a fresh scorer, without the assembly's score cache that (a) filled
     # (timed from the cache, logits would take no time at all)
     n_choices = [q.n_choices for q in qs]
     fresh = make_scorer(llm, cfg.scoring)
-    assert getattr(fresh, "cache", None) is None, "the timed scorer must not answer from a cache"
+    before = computed.copy()
     t = time.perf_counter()
     p_log = fresh.score(prompts, n_choices)
     t_log = time.perf_counter() - t
+    did_work("logits scoring", computed - before, "label_logprobs", len(qs))
     gen = GenerateScorer(llm, cfg.scoring.model_copy(update={"method": "generate"}))
+    before = computed.copy()
     t = time.perf_counter()
     p_gen = gen.score(prompts, n_choices)
     t_gen = time.perf_counter() - t
+    did_work("generate-and-parse", computed - before, "generate", len(qs))
     agree = float(np.mean([np.argmax(a) == np.argmax(b) for a, b in zip(p_log, p_gen)]))
     tokens = sum(len(e) for e in enc)
 
@@ -110,6 +123,29 @@ def main() -> int:
     print(f"RESULT overhead_ratio={t_pipe / t_raw:.3f} logits_vs_generate_speedup={t_gen / t_log:.2f} "
           f"agreement={agree:.2f} pipeline_qps={len(qs) / t_pipe:.3f}")
     return 0
+
+
+def count_prompts(llm, methods: tuple[str, ...]) -> Counter:
+    """Wrap ``llm``'s ``methods`` to count the prompts (or encoded sequences) each computes."""
+    counts: Counter = Counter()
+    for name in methods:
+        fn = getattr(llm, name, None)
+        if fn is None:
+            continue
+
+        def counted(batch, *args, _fn=fn, _name=name, **kwargs):
+            counts[_name] += len(batch)
+            return _fn(batch, *args, **kwargs)
+
+        setattr(llm, name, counted)
+    return counts
+
+
+def did_work(part: str, delta: Counter, method: str, n: int) -> None:
+    """Stop the benchmark when a timed part computed fewer prompts than questions (a cache answered it)."""
+    if delta[method] < n:
+        raise SystemExit(f"error: {part} computed {delta[method]} prompts with {method} for {n} questions: the timed "
+                         f"part did not do its work (answered from a cache?), so its time means nothing")
 
 
 if __name__ == "__main__":
