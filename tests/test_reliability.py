@@ -1,6 +1,6 @@
 """Hostile and careless input (issue 16): every case must end in a clear error naming what is wrong (exit ≠ 0 for
 a CLI), never a traceback and never a silently wrong result. Also the cases that held before, so they keep
-holding. Each test names the mechanism it checks; README "Reliability" counts these cases. Knowledge-base cases
+holding. Each test names the mechanism it checks; docs/reliability.md counts these cases. Knowledge-base cases
 (manifest, stages before models): test_reliability_kb.py."""
 from __future__ import annotations
 

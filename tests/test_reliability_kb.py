@@ -1,6 +1,6 @@
 """Hostile and careless input to knowledge bases (issue 16): a store never decides to run code, its manifest
 is checked (stamp, paths, stages) before any model loads; clear errors naming what is wrong, never a traceback.
-The cases of loaders, flags, configs and runs: test_reliability.py (README "Reliability" counts both)."""
+The cases of loaders, flags, configs and runs: test_reliability.py (docs/reliability.md counts both)."""
 from __future__ import annotations
 
 import json
