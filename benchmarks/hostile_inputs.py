@@ -152,7 +152,7 @@ def make_inputs(tmp: Path, data: Path) -> dict[str, Path]:
     rj = tmp / "router_trunc_json/router.json"
     rj.write_bytes(rj.read_bytes()[:900])
     (tmp / "router_nosums/SHA256SUMS").unlink()
-    from rag.router.artifact import write_checksums
+    from router_training.writer import write_checksums
 
     for name in ("router_trunc_npz", "router_trunc_json"):
         shutil.copytree(tmp / name, tmp / f"{name}_restamped")

@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from common.config import RouterConfig, RunConfig
+from router_training.writer import save_router
 
 #: timed routings of competition test, each by a fresh router; the median is reported (one routing takes ~2–3 s on
 #: 2 cores, and a shared machine's speed varies by a third between runs)
@@ -117,7 +118,7 @@ def main() -> int:
     if not args.skip_rebuild:
         t = time.time()
         with tempfile.TemporaryDirectory() as tmp:
-            build(RECIPES.get("default"), root).save(Path(tmp) / "router")
+            save_router(build(RECIPES.get("default"), root), Path(tmp) / "router")
             shipped = make_router(RouterConfig(name="classifier", model=args.router)).route(test)
             rebuilt = make_router(RouterConfig(name="classifier", model=str(Path(tmp) / "router"))).route(test)
         diff = sum(a.label != b.label for a, b in zip(shipped, rebuilt))

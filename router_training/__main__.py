@@ -21,6 +21,7 @@ from common.cli import command, fail
 from common.config import RouterConfig, RunConfig
 from rag.router.classifier import ClassifierRouter
 from rag.router.params import RouterParams
+from router_training.writer import save_router
 
 from .families import FAMILIES, default_training, load_families
 from .inputs import encoder_arg, family_names, labelled_questions
@@ -60,7 +61,7 @@ def cmd_train(args) -> int:
     except (KeyError, ValueError, ImportError, OSError) as e:
         fail(f"{e} (`--student none --second-opinion none` trains without an encoder)", 2)
     art.meta["data"], art.meta["families"] = args.data or [], names
-    art.save(args.out)
+    save_router(art, args.out)
     # the words alone: the second opinion would encode every passage-less training stem again (~35/s)
     router = ClassifierRouter(RouterConfig(name="classifier", model=str(args.out), second_opinion=False))
     qs = questions

@@ -7,6 +7,7 @@ import pytest
 
 from eval.metrics import brier, compute_metrics, ece, mcnemar, wilson
 from rag.record import Prediction
+from router_training.writer import save_router
 
 
 def test_wilson_hand_computed():
@@ -87,7 +88,7 @@ def test_ablation_grid_three_variants_on_six_questions(tmp_path, tiny_qwen_dir, 
     from router_training.train import train_router
 
     rdir = tmp_path / "router"
-    train_router(train_rows).save(rdir)
+    save_router(train_router(train_rows), rdir)
     data = write_jsonl(train_rows[:3] + train_rows[-3:], tmp_path / "six.jsonl")
     grid = tmp_path / "grid.yaml"
     grid.write_text("baseline: none\nvariants:\n  none: [router.name=always-korean]\n"

@@ -6,6 +6,7 @@ import pytest
 
 from common.config import load_config
 from rag.predict import DETAILS, PREDICTIONS, predict
+from router_training.writer import save_router
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +14,7 @@ def run_cfg(tiny_qwen_dir, small_kb, tmp_path_factory, train_rows):
     from router_training.train import train_router
 
     rdir = tmp_path_factory.mktemp("router")
-    train_router(train_rows).save(rdir)
+    save_router(train_router(train_rows), rdir)
     return load_config(None, [f"llm.model={tiny_qwen_dir}", "llm.batch_size=4", f"retrieval.kb={small_kb[0]}",
                               f"router.model={rdir}", "router.uncertain=label", "retrieval.top_k=3",
                               "prompt.max_tokens=768",

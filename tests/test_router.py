@@ -13,6 +13,7 @@ from rag.router.artifact import RouterArtifact, RouterArtifactError
 from rag.router.classifier import ClassifierRouter
 from rag.router.params import RouterParams
 from router_training.train import train_router
+from router_training.writer import save_router
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def small_router(data_root, tmp_path_factory):
     for name in ("klue-mrc", "kice", "kmmlu", "mmmlu", "click-social"):
         qs += cap(FAMILIES.get(name).load(data_root), 60)
     out = tmp_path_factory.mktemp("router")
-    train_router(qs).save(out)
+    save_router(train_router(qs), out)
     return out
 
 
@@ -37,7 +38,7 @@ def test_classifier_round_trip_without_pickle(tmp_path, router_data):
 
     params = RouterParams(C=4.0)
     art = train_router(router_data, params)
-    art.save(tmp_path)
+    save_router(art, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["SHA256SUMS", "router.json", "router.npz"]
     np.load(tmp_path / "router.npz", allow_pickle=False)  # plain arrays only
     info = json.loads((tmp_path / "router.json").read_text())
@@ -76,7 +77,7 @@ def test_saved_settings_and_word_lists_are_what_routing_reads(tmp_path, router_d
 
     lexicon = RouterLexicon(instruction_words=("다음",), language_terms=("문법",), social_terms=("경제",))
     art = train_router(router_data, RouterParams(passage_weight=0.7, lexicon=lexicon))
-    art.save(tmp_path)
+    save_router(art, tmp_path)
     router = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path)))
     assert router.features.lexicon == lexicon and router.artifact.params.passage_weight == 0.7
     # 적절 is an instruction word by default, a term of this router
@@ -87,25 +88,25 @@ def test_saved_settings_and_word_lists_are_what_routing_reads(tmp_path, router_d
 
 def test_router_artifact_refuses_changed_missing_and_ill_fitting_files(tmp_path, router_data):
     art = train_router(router_data)
-    art.save(tmp_path / "r")
+    save_router(art, tmp_path / "r")
     RouterArtifact.load(tmp_path / "r")
     for name, change, match in (
             ("router.npz", lambda p: p.write_bytes(p.read_bytes()[:-20]), "router.npz: changed"),
             ("router.json", lambda p: p.unlink(), "router.json: missing"),
             ("SHA256SUMS", lambda p: p.unlink(), "SHA256SUMS: missing")):
         bad = tmp_path / f"bad-{name}"
-        art.save(bad)
+        save_router(art, bad)
         change(bad / name)
         with pytest.raises(RouterArtifactError, match=match):
             RouterArtifact.load(bad)
     # re-stamped after an edit: the checksums pass, the contents are checked all the same
-    from rag.router.artifact import write_checksums
+    from router_training.writer import write_checksums
 
     for edit, match in ((lambda info: info.update(terms=info["terms"][:5]), "indexes past"),
                         (lambda info: info["params"].update(C=-1), "not valid router settings"),
                         (lambda info: info.update(format="csat-rag/router-tfidf-lr/10"), "older formats")):
         bad = tmp_path / "restamped"
-        art.save(bad)
+        save_router(art, bad)
         info = json.loads((bad / "router.json").read_text())
         edit(info)
         (bad / "router.json").write_text(json.dumps(info, ensure_ascii=False))
@@ -113,7 +114,7 @@ def test_router_artifact_refuses_changed_missing_and_ill_fitting_files(tmp_path,
         with pytest.raises(RouterArtifactError, match=match):
             RouterArtifact.load(bad)
     bad = tmp_path / "arrays"
-    art.save(bad)
+    save_router(art, bad)
     with np.load(bad / "router.npz") as z:
         arrays = {k: z[k] for k in z.files}
     arrays["router.coef"] = arrays["router.coef"][:-3]

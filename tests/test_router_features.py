@@ -15,6 +15,7 @@ from rag.router.features import FeatureExtractor
 from rag.router.params import RouterParams
 from router_training.fit import fit_linear
 from router_training.train import train_router
+from router_training.writer import save_router
 
 #: the words alone: no morpheme vectors (fast)
 WORDS = RouterParams(n_anchors=0, embedding_weight=0)
@@ -119,19 +120,19 @@ def test_kiwi_morpheme_vectors_reproduce_kiwi_and_place_unseen_words():
 def test_router_with_vectors_from_another_kiwi_model_is_refused(tmp_path, router_data):
     art = train_router(router_data)
     assert art.params.n_anchors > 0 and art.vectors_signature
-    art.save(tmp_path / "ok")  # the training vocabulary's vectors travel with the router: loading computes none
+    save_router(art, tmp_path / "ok")  # the training vocabulary's vectors travel with the router: loading computes none
     loaded = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "ok")))
     assert len(art.vector_ids) > 100 and art.vector_table.dtype == np.float16  # morphemes of 2+ training questions
     assert len(loaded.features.vectors._cache) == len(art.vector_ids)
     np.testing.assert_allclose(loaded.p_social(router_data), art.model.predict_proba(loaded.features(router_data)),
                                atol=1e-6)
-    from rag.router.artifact import write_checksums
+    from router_training.writer import write_checksums
 
     for key, cut, match in (("router.embedding_coef", lambda a: a[: len(a) // 2], "embedding_coef: 255 coefficients"),
                             ("router.gated_coef", lambda a: a[:-1], "gated_coef: .* coefficients"),
                             ("vectors.table", lambda a: a[:, :-1], "column vector block")):
         bad = tmp_path / key
-        art.save(bad)
+        save_router(art, bad)
         z = dict(np.load(bad / "router.npz", allow_pickle=False))
         z[key] = cut(z[key])
         np.savez(bad / "router.npz", **z)
@@ -139,12 +140,12 @@ def test_router_with_vectors_from_another_kiwi_model_is_refused(tmp_path, router
         with pytest.raises(RouterArtifactError, match=match):
             RouterArtifact.load(bad)
     art.vectors_signature = "0000000000000000"
-    art.save(tmp_path / "other")
+    save_router(art, tmp_path / "other")
     with pytest.raises(ValueError, match="another Kiwi model"):
         ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "other")))
     plain = train_router(router_data, RouterParams(embedding_weight=0, gated_weight=0))  # TF-IDF and cues only
     assert plain.model.embedding_coef.size == 0 and plain.vector_ids.size == 0 and plain.model.gated_coef.size == 0
-    plain.save(tmp_path / "plain")
+    save_router(plain, tmp_path / "plain")
     r = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "plain")))
     assert r.features.vectors is None and len(r.p_social(router_data[:5])) == 5
 
@@ -165,7 +166,7 @@ def test_opt_in_topic_block_round_trips_and_is_weighed(tmp_path, router_data, ti
     with pytest.raises(ValueError, match="morpheme vectors"):
         leave_one_family_out(Path("unused"), params=RouterParams(embedding_weight=0.0), topic=cfg)
     art = train_router(router_data, first_topic=cfg)
-    art.save(tmp_path)
+    save_router(art, tmp_path)
     info = json.loads((tmp_path / "router.json").read_text())
     assert info["topic_encoder"]["backend"] == "sentence-transformers" and info["models"]["router"]["topic"]
     assert info["params"]["lexicon"]["prototypes"] == list(prototypes)
@@ -174,7 +175,7 @@ def test_opt_in_topic_block_round_trips_and_is_weighed(tmp_path, router_data, ti
     # the topic columns are carried, give the same probabilities after loading, and move the decision
     assert_appended_columns_round_trip_and_weigh(art.model, router, router_data, len(prototypes))
     # a saved router whose settings name other prototypes than its coefficients were fitted on is refused
-    from rag.router.artifact import write_checksums
+    from router_training.writer import write_checksums
 
     info["params"]["lexicon"]["prototypes"] = info["params"]["lexicon"]["prototypes"][:-1]
     (tmp_path / "router.json").write_text(json.dumps(info, ensure_ascii=False))

@@ -10,7 +10,7 @@ from router_helpers import use_small_families
 
 from common.config import EncoderConfig, RouterConfig
 from rag.data import load_questions
-from rag.router.artifact import RouterArtifact, RouterArtifactError, write_checksums
+from rag.router.artifact import RouterArtifact, RouterArtifactError
 from rag.router.classifier import ClassifierRouter
 from rag.router.model import has_passages, sigmoid
 from rag.router.params import RouterParams
@@ -18,6 +18,7 @@ from rag.router.second_opinion import asks_second_opinion
 from rag.router.topics import stem
 from router_training.encoding import CachedTopicFeatures
 from router_training.train import train_router
+from router_training.writer import save_router, write_checksums
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def _recording(router: ClassifierRouter) -> list[str]:
 def test_second_opinion_is_asked_only_where_the_words_tell_least(tmp_path, mixed, topic):
     art = train_router(mixed, second_opinion=topic, stem_cache=tmp_path / "stems")
     assert art.second is not None and art.second.topic and not art.model.topic
-    art.save(tmp_path / "r")
+    save_router(art, tmp_path / "r")
     info = json.loads((tmp_path / "r/router.json").read_text())
     assert sorted(info["models"]) == ["router", "second_opinion"] and info["topic_encoder"]["model"] == topic.model
     # one table of words and vectors for both models: each word stored once
@@ -96,7 +97,7 @@ def test_incomplete_second_opinions_are_refused(tmp_path, mixed, topic):
     art = train_router(mixed, second_opinion=topic, stem_cache=tmp_path / "stems")
 
     def saved_with(edit):
-        art.save(tmp_path / "r")
+        save_router(art, tmp_path / "r")
         info = json.loads((tmp_path / "r/router.json").read_text())
         edit(info)
         (tmp_path / "r/router.json").write_text(json.dumps(info, ensure_ascii=False))
@@ -109,7 +110,7 @@ def test_incomplete_second_opinions_are_refused(tmp_path, mixed, topic):
     with pytest.raises(RouterArtifactError, match="topic block"):
         RouterArtifact.load(saved_with(lambda info: info.update(topic_encoder=None)))
     # its arrays missing
-    art.save(tmp_path / "r")
+    save_router(art, tmp_path / "r")
     with np.load(tmp_path / "r/router.npz") as z:
         arrays = {k: z[k] for k in z.files if k != "second_opinion.coef"}
     np.savez(tmp_path / "r/router.npz", **arrays)

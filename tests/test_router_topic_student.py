@@ -8,12 +8,13 @@ import pytest
 from router_helpers import assert_appended_columns_round_trip_and_weigh
 
 from common.config import EncoderConfig, RouterConfig
-from rag.router.artifact import RouterArtifact, RouterArtifactError, write_checksums
+from rag.router.artifact import RouterArtifact, RouterArtifactError
 from rag.router.classifier import ClassifierRouter
 from rag.router.features import FeatureExtractor
 from rag.router.params import RouterParams
 from router_training.student import KOBEST_TASKS, build_student, encode_targets, fit_student, student_corpus
 from router_training.train import train_router
+from router_training.writer import save_router, write_checksums
 
 PROTOTYPES = RouterParams().lexicon.prototypes
 
@@ -72,7 +73,7 @@ def test_router_carries_the_student_saved_loaded_and_weighed(tmp_path, router_da
     with pytest.raises(ValueError, match="morpheme vectors"):
         FeatureExtractor(RouterParams(n_anchors=0), student=student)
     art = train_router(router_data, student=student)
-    art.save(tmp_path / "r")
+    save_router(art, tmp_path / "r")
     info = json.loads((tmp_path / "r/router.json").read_text())
     assert info["student"]["weight"] == student.weight and set(student.tfidf.vocab) <= set(info["terms"])
     router = ClassifierRouter(RouterConfig(name="classifier", model=str(tmp_path / "r")))

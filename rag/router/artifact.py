@@ -1,5 +1,6 @@
 """A trained classifier router as files: ``router.json`` (format, settings, vocabularies, how it was built),
-``router.npz`` (every array; no pickle) and ``SHA256SUMS`` (the checksum of both, verified on every load).
+``router.npz`` (every array; no pickle) and ``SHA256SUMS`` (the checksum of both, verified on every load). This
+module reads them; ``router_training.writer`` writes them.
 
 What is stored once: the terms and passage bigrams of both models and of the topic student are one sorted list
 each, and each model keeps the indices of its own vocabulary into it (the second model's arrays that equal the
@@ -22,7 +23,6 @@ import numpy as np
 from pydantic import ValidationError
 
 from common.hashing import sha256_file
-from common.rundir import replace_atomically, write_atomic
 
 from .features import DENSE_NAMES
 from .model import ARRAYS, LinearModel
@@ -55,41 +55,6 @@ class RouterArtifact:
     vectors_signature: str | None = None
     topic_encoder: dict | None = None
     meta: dict = field(default_factory=dict)
-
-    def save(self, out: Path) -> None:
-        """Write the three files into ``out`` (each through a temporary file, then renamed)."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        models = {"router": self.model, "second_opinion": self.second}
-        terms = sorted({t for m in models.values() if m is not None for t in m.vocab}
-                       | set(self.student.tfidf.vocab if self.student is not None else ()))
-        bigrams = sorted({t for m in models.values() if m is not None for t in m.passage_vocab})
-        t_index, b_index = {t: i for i, t in enumerate(terms)}, {t: i for i, t in enumerate(bigrams)}
-        arrays = {"vectors.ids": self.vector_ids.astype(np.int32), "vectors.table": self.vector_table}
-        described = {}
-        for role, m in models.items():
-            if m is None:
-                continue
-            own = {k: _stored(v) for k, v in m.arrays().items()}
-            own["vocab"] = np.array([t_index[t] for t in m.vocab], np.int32)
-            own["passage_vocab"] = np.array([b_index[t] for t in m.passage_vocab], np.int32)
-            # an array equal to the router's (the same vocabulary and idf when both saw the same rows) is kept once
-            shared = sorted(k for k, v in own.items() if role != "router" and np.array_equal(v, arrays[f"router.{k}"])
-                            and v.dtype == arrays[f"router.{k}"].dtype)
-            arrays.update({f"{role}.{k}": v for k, v in own.items() if k not in shared})
-            described[role] = {"topic": m.topic, "shared_with_router": shared}
-        if self.student is not None:
-            arrays.update({f"student.{k}": _stored(v) for k, v in self.student.arrays().items()})
-            arrays["student.vocab"] = np.array([t_index[t] for t in self.student.tfidf.vocab], np.int32)
-        info = {"format": FORMAT, "classes": ["korean", "social"], "dense_features": list(DENSE_NAMES),
-                "params": self.params.model_dump(mode="json"), "models": described,
-                "student": ({"weight": self.student.weight, "meta": self.student.meta}
-                            if self.student is not None else None),
-                "vectors_signature": self.vectors_signature, "topic_encoder": self.topic_encoder,
-                "meta": self.meta, "terms": terms, "passage_bigrams": bigrams}
-        replace_atomically(out / "router.npz", lambda p: np.savez_compressed(p, **arrays))
-        write_atomic(out / "router.json", json.dumps(info, ensure_ascii=False))
-        write_checksums(out)
 
     @classmethod
     def load(cls, path: Path, verify: bool = True) -> RouterArtifact:
@@ -184,12 +149,6 @@ class RouterArtifact:
             raise ValueError("the router reads the encoder's topic block but names no encoder")
 
 
-def write_checksums(path: Path) -> None:
-    """Write ``SHA256SUMS`` for the router files in ``path`` (``save`` calls it; so may someone who vouches for
-    files changed by hand — loading still checks that they fit each other)."""
-    write_atomic(path / SUMS, "".join(f"{sha256_file(path / name)}  {name}\n" for name in FILES))
-
-
 def verify_checksums(path: Path) -> None:
     """Refuse a router directory whose files are missing or differ from its ``SHA256SUMS``."""
     sums = path / SUMS
@@ -210,10 +169,3 @@ def verify_checksums(path: Path) -> None:
         if sha256_file(f) != want[name]:
             raise RouterArtifactError(f"{f}: changed since the router was saved (sha256 differs from {sums}); "
                                       f"{RETRAIN}")
-
-
-def _stored(a: np.ndarray) -> np.ndarray:
-    """Coefficients and idf are stored as float32 (routing differs from the float64 fit by under 1e-6 in
-    p_social; the file is half the size); the two scalars stay float64."""
-    a = np.asarray(a)
-    return a.astype(np.float32) if a.dtype == np.float64 and a.size > 2 else a

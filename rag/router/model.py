@@ -1,5 +1,5 @@
 """The classifier router's linear model: learned arrays (``LinearModel``) read with the settings of its
-``RouterParams``. Fitting is ``router_training.fit``; saving and loading is ``artifact.py``.
+``RouterParams``. Fitting is ``router_training.fit``, saving ``router_training.writer``; loading is ``artifact.py``.
 
     p(social) = σ(w_q·t + gated_weight · (1 − overlap_max) · w_u·t + passage_weight · w_p·tfidf(passage bigrams)
                   + w_d·(s ⊙ dense) + embedding_weight · (w_e·e + (1 − overlap_max) · w_g·e) + w_h·passage_prior + b)
