@@ -148,21 +148,22 @@ class FeatureExtractor:
         tokens = [_content(t) for t in raw[:n + len(choices)]]
         topic = self.topic(questions) if self.topic is not None else None
         bigrams: dict[str, list[str]] = {}  # a passage shared by several questions (a 수능 지문 set) read once
-        out, i = [], n
+        out, bags, i = [], [], n
         for r, (q, s) in enumerate(zip(questions, tokens[:n])):
             cs = tokens[i: i + q.n_choices]
             terms = [f"q:{t}" for t in s] + [f"q:{t}" for c in cs for t in c]
-            emb = None
             if self.vectors is not None:
-                emb = bag = self.vectors.bag([t for part in [raw[r], *raw[i: i + q.n_choices]] for t in part])
-                if topic is not None:
-                    emb = np.concatenate([emb, topic[r]])
-                if self.student is not None:
-                    emb = np.concatenate([emb, self.student(terms, bag)])
+                bags.append(self.vectors.bag([t for part in [raw[r], *raw[i: i + q.n_choices]] for t in part]))
             i += q.n_choices
             head = q.paragraph[: self.passage_chars]
             if head not in bigrams:
                 bigrams[head] = passage_bigrams(head)
             out.append(RouterFeatures(terms=terms, passage_terms=bigrams[head], dense=dense_features(
-                s, cs, head + stems[r], asked[r], head, self._cue_terms), embedding=emb))
+                s, cs, head + stems[r], asked[r], head, self._cue_terms)))
+        if self.vectors is not None:  # [bag, topic, student] per question
+            blocks = [np.stack(bags)] + ([np.asarray(topic)] if topic is not None else [])
+            if self.student is not None:
+                blocks.append(self.student.batch([f.terms for f in out], blocks[0]))
+            for f, emb in zip(out, np.hstack(blocks)):
+                f.embedding = emb
         return out

@@ -46,8 +46,14 @@ class TopicStudent:
         return int(self.bag_coef.shape[0])
 
     def __call__(self, terms: Sequence[str], bag: np.ndarray) -> np.ndarray:
-        idx, w = self.tfidf.row(terms)
-        return self.weight * (w @ self.term_coef[idx] + np.asarray(bag, np.float64) @ self.bag_coef + self.intercept)
+        return self.batch([terms], np.asarray(bag, np.float64)[None, :])[0]
+
+    def batch(self, terms: Sequence[Sequence[str]], bags: np.ndarray) -> np.ndarray:
+        """(len(terms), dim) topics of a batch of questions (one sparse product for the batch)."""
+        row, col, w = self.tfidf.rows(terms)
+        out = np.asarray(bags, np.float64) @ self.bag_coef + self.intercept
+        np.add.at(out, row, w[:, None] * self.term_coef[col])
+        return self.weight * out
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"idf": self.tfidf.idf, "term_coef": self.term_coef, "bag_coef": self.bag_coef,
