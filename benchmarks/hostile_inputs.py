@@ -8,7 +8,7 @@ process (as a user would) and is judged by what the user sees.
 * ``wrong``: a case that must be refused ran, or one that must run was refused (a silent wrong result or a
   refusal of good input).
 
-The cases cover the classes of README's Reliability table: data files, configs and ``-o`` overrides, knowledge-base
+The cases cover the classes of docs/reliability.md: data files, configs and ``-o`` overrides, knowledge-base
 stores and sources, router directories, run directories, grids, ensembles and fine-tuning options. None loads an
 LLM (every refusal must come before one loads); a tiny knowledge base (20 articles, chunk + bm25) is built first.
 

@@ -152,7 +152,7 @@ def test_auto_on_a_full_precision_checkpoint_loads_it_unquantized(tiny_qwen_dir)
 
 
 def test_a_real_gptq_checkpoint_made_on_cpu_loads_and_scores(tmp_path, data_root):
-    """With optimum + gptqmodel importable (README: the CPU recipe), the tiny model is quantized with GPTQ on the
+    """With optimum + gptqmodel importable (docs/performance.md: the CPU recipe), the tiny model is quantized with GPTQ on the
     CPU, saved, and loaded back through the hf backend with quantization=auto: its linear layers are GPTQ
     layers (qweight), logits scoring gives distributions, batched = one by one, and bitsandbytes on top is
     refused. Skipped, and says so, where the libraries are not installed (CI: gptqmodel needs torch >= 2.14.1)."""
