@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 DATA_ROOT_ENV = "CSAT_DATA_ROOT"
@@ -26,15 +27,14 @@ def cache_dir() -> Path:
     return Path(base) / "csat-rag"
 
 
-
-def names_local_path(value: str) -> bool:
-    """Whether a model value names a local path (absolute, ``./``, ``../``, ``~`` or more than one ``/``) rather
-    than a Hugging Face Hub id (``org/name``)."""
-    return value.startswith(("/", ".", "~")) or value.count("/") > 1
+#: a Hugging Face Hub id: ``name`` or ``org/name``
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
-def check_model_path(key: str, value: str) -> None:
-    """A model named by a local path must be a directory that exists (checked before anything loads)."""
-    if names_local_path(value) and not Path(value).expanduser().is_dir():
-        raise ValueError(f"{key}: {value} is not a directory (give a local model directory, or a Hub id such as "
-                         f"org/name)")
+def check_model_ref(ref: str, field: str) -> None:
+    """A model reference is an existing local path or a Hub id (``name`` or ``org/name``); anything else —
+    typically a path that does not exist — is refused before any library tries it as a repo id."""
+    if Path(ref).expanduser().exists():
+        return
+    if ref.startswith((".", "/", "~")) or "\\" in ref or not _HUB_ID.fullmatch(ref) or ".." in ref:
+        raise FileNotFoundError(f"{field}: {ref!r} is neither an existing local path nor a Hub id (org/name)")

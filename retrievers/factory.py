@@ -6,7 +6,7 @@ from pathlib import Path
 
 from common.config import RetrievalConfig, config_dict
 from common.hashing import short_hash
-from common.paths import check_model_path
+from common.paths import check_model_ref
 from common.registry import Registry
 from knowledge_base.manifest import KBError
 from knowledge_base.store import KnowledgeBase
@@ -65,7 +65,7 @@ def get_retriever(cfg: RetrievalConfig, kb: KnowledgeBase | str | Path | None = 
     """Build the configured retriever (``cfg.method``), wrapped in a reranker when ``cfg.reranker`` is set; its
     ``fingerprint`` is ``retriever_fingerprint``."""
     if cfg.reranker:
-        check_model_path("retrieval.reranker", cfg.reranker)
+        check_model_ref(cfg.reranker, "retrieval.reranker")
     if kb is None:
         if cfg.kb is None:
             raise ValueError("retrieval.kb is not set: pass a knowledge base or set -o retrieval.kb=DIR")

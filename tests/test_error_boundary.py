@@ -309,7 +309,8 @@ def test_a_reranker_path_that_does_not_exist_is_refused_before_the_store_loads(t
 
     code, err = run_cli(search_main, ["--kb", str(tmp_path / "no-kb"), "-o", f"retrieval.reranker={tmp_path}/nope",
                                       "세종"], capsys)
-    assert code == 2 and f"retrieval.reranker: {tmp_path}/nope is not a directory" in _one_line(err)
+    assert code == 2 and (f"retrieval.reranker: '{tmp_path}/nope' is neither an existing local path nor a Hub id"
+                          in _one_line(err))
 
 
 def test_a_damaged_chunk_file_read_without_verification_names_file_and_line(tmp_path, small_kb, capsys):

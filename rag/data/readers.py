@@ -32,7 +32,7 @@ def check_input_file(path: Path) -> None:
         raise DataError(path, "not a regular file (a directory, device or pipe); give a question or label file")
     size, limit = path.stat().st_size, max_input_bytes()
     if size > limit:
-        raise DataError(path, f"{size / 2**20:,.1f} MiB, over the {limit / 2**20:,.1f} MiB input limit (raise it "
+        raise DataError(path, f"{limits.describe(size)}, over the {limits.describe(limit)} input limit (raise it "
                               f"with ${MAX_INPUT_ENV})")
 
 

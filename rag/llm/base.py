@@ -6,7 +6,6 @@ label after a prompt (``label_logprobs``: choice scoring, the LLM router) and gr
 (transformers) and ``vllm`` implement both."""
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from common import paths
 from common.config import LLMConfig
 from common.registry import Registry
 
@@ -86,12 +86,9 @@ def load_llm(cfg: LLMConfig) -> LLM:
         raise OSError(f"llm.model {cfg.model!r} could not be loaded: {str(e).splitlines()[0]}") from e
 
 
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
-
-
 def check_model_ref(ref: str, field: str) -> None:
-    """A model reference is an existing local path or a Hub id (``name`` or ``org/name``); anything else —
-    typically a path that does not exist — is refused before any library tries it as a repo id."""
+    """``common.paths.check_model_ref`` (an existing local path or a Hub id), and a local directory must hold what
+    ``field`` loads: a model (config.json or a .gguf) for ``llm.model``, a PEFT adapter for ``llm.adapter``."""
     local = Path(ref).expanduser()
     if local.is_dir():
         files = {p.name for p in local.iterdir()}
@@ -100,8 +97,4 @@ def check_model_ref(ref: str, field: str) -> None:
                                     f"file in it); point it at a transformers model directory or a GGUF file's folder")
         if field == "llm.adapter" and "adapter_config.json" not in files:
             raise FileNotFoundError(f"{field}: {ref!r} holds no adapter_config.json: not a PEFT adapter directory")
-        return
-    if local.exists():
-        return
-    if ref.startswith((".", "/", "~")) or "\\" in ref or not _HUB_ID.fullmatch(ref) or ".." in ref:
-        raise FileNotFoundError(f"{field}: {ref!r} is neither an existing local path nor a Hub id (org/name)")
+    paths.check_model_ref(ref, field)
