@@ -20,18 +20,17 @@ from pathlib import Path
 from common.cli import command, fail
 from common.config import RouterConfig, RunConfig
 from rag.router.classifier import ClassifierRouter
-from rag.router.params import RouterParams
 from router_training.writer import save_router
 
 from .families import FAMILIES, default_training, load_families
-from .inputs import encoder_arg, family_names, labelled_questions
+from .inputs import encoder_arg, family_names, labelled_questions, params_with
 from .recipes import RECIPES, build
 
 
 def cmd_train(args) -> int:
     root = RunConfig().data.root
     try:
-        params = RouterParams().with_overrides(args.set)
+        params = params_with(args.set)
         recipe = RECIPES.get(args.recipe)
     except (KeyError, ValueError) as e:
         fail(str(e).strip('"'), 2)

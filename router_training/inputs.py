@@ -7,6 +7,7 @@ import sys
 from common.cli import fail
 from rag.data import DataError, attach_labels, load_questions
 from rag.router.base import KOREAN, SOCIAL
+from rag.router.params import RouterParams
 
 from .families import FAMILIES
 
@@ -44,3 +45,25 @@ def family_names(spec: str | None) -> list[str]:
 def encoder_arg(text: str) -> str | None:
     """``--student`` / ``--second-opinion``: an encoder backend, or 'none'."""
     return None if text.lower() == "none" else text
+
+
+def params_with(items: list[str], base: RouterParams | None = None) -> RouterParams:
+    """``base`` (default settings when None) with ``KEY=VALUE`` settings applied (``--set``; values parsed as YAML
+    scalars, ``none`` is None); an unknown key or a bad value is a ``ValueError`` naming it."""
+    import yaml
+    from pydantic import ValidationError
+
+    base = base if base is not None else RouterParams()
+    fields = [k for k in RouterParams.model_fields if k != "lexicon"]
+    update = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            raise ValueError(f"router setting {item!r}: expected KEY=VALUE with KEY one of {', '.join(fields)}")
+        update[key] = yaml.safe_load(value) if value.strip().lower() not in ("none", "null") else None
+    try:
+        return RouterParams.model_validate({**base.model_dump(), **update})
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise ValueError(f"router setting {'.'.join(map(str, err['loc']))}: {err['msg']}") from None

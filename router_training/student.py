@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from common.config import EncoderConfig
-from rag.router.features import FeatureExtractor
+from rag.router.features import FeatureExtractor, content_terms
 from rag.router.params import RouterParams
 from rag.router.student import TopicStudent
 from rag.router.topics import encode_with_progress, topic_block
@@ -84,6 +84,15 @@ def student_corpus(root: Path, n_wiki: int = 7000, per_language_article: int = 2
     return out
 
 
+def text_terms_and_bags(extractor: FeatureExtractor, texts: Sequence[str]) -> tuple[list[list[str]], np.ndarray]:
+    """Plain texts read as ``extractor`` reads a question's words: their ``q:`` content terms and their
+    morpheme-vector bags (what the topic student is fitted on)."""
+    if extractor.vectors is None:
+        raise ValueError("the morpheme-vector bags need an extractor with vectors (n_anchors > 0)")
+    toks = [extractor.content_tokens(t) for t in extractor.kiwi.tokenize(list(texts))]
+    return [[f"q:{x}" for x in content_terms(t)] for t in toks], np.stack([extractor.vectors.bag(t) for t in toks])
+
+
 def fit_student(texts: Sequence[str], targets: np.ndarray, extractor: FeatureExtractor, params: RouterParams,
                 meta: dict | None = None) -> TopicStudent:
     """Ridge regression (``params.student_alpha``) of ``targets`` (n, k) on the terms and morpheme-vector bags that
@@ -96,7 +105,7 @@ def fit_student(texts: Sequence[str], targets: np.ndarray, extractor: FeatureExt
     targets = np.asarray(targets, np.float64)
     if len(texts) != len(targets) or len(texts) < 10:
         raise ValueError(f"topic student: {len(texts)} texts for {len(targets)} targets (10 or more needed)")
-    terms, bags = extractor.text_terms_and_bags(texts)
+    terms, bags = text_terms_and_bags(extractor, texts)
     vec = tfidf_vectorizer(params.min_df)
     X = hstack([vec.fit_transform(terms), csr_matrix(bags)]).tocsr()
     order = np.random.default_rng(0).permutation(len(targets))

@@ -15,11 +15,15 @@ from rag.router.features import FeatureExtractor
 from rag.router.model import LinearModel
 from rag.router.params import RouterParams
 from rag.router.student import TopicStudent
-from rag.router.topics import encoder_describe
 
 from .encoding import CachedTopicFeatures
 from .families import cap_per_family, family_of, family_weights
 from .fit import fit_linear
+
+
+def encoder_describe(cfg: EncoderConfig) -> dict:
+    """What an artifact keeps to rebuild the topic encoder (``rag.router.topics.encoder_from``)."""
+    return {"backend": cfg.backend, "model": cfg.model, "max_length": cfg.max_length, "num_threads": cfg.num_threads}
 
 
 def _fit(fx: FeatureExtractor, questions: list[Question], params: RouterParams, topic: bool, name: str,
@@ -44,7 +48,7 @@ def _frequent(ids, table, kiwi, questions: list[Question], fx: FeatureExtractor)
     seen: Counter = Counter()
     texts = [" \n ".join([q.question, q.question_plus or "", *q.choices]) for q in questions]
     for tokens in kiwi.tokenize(texts):
-        seen.update({t.id for t in fx._content_tokens(tokens)})
+        seen.update({t.id for t in fx.content_tokens(tokens)})
     keep = [i for i, mid in enumerate(ids.tolist()) if seen[mid] >= TABLE_MIN_QUESTIONS]
     return ids[keep], table[keep]
 

@@ -37,8 +37,8 @@ def test_the_passage_block_says_what_a_passage_is_about_not_that_there_is_one(da
     assert 0.3 < has_passages(feats).mean() < 0.9
 
     def mean_pull(model):
-        rows = [model.passage.row(f.passage_terms) for f in with_passage]
-        return np.mean([model.params.passage_weight * float(w @ model.passage_coef[i]) for i, w in rows])
+        pulls = model.passage.dot([f.passage_terms for f in with_passage], model.passage_coef)
+        return np.mean(model.params.passage_weight * pulls)
 
     words = WORDS.model_copy(update={"gated_weight": 0.0})
     plain = fit_linear(feats, y, None, words.model_copy(update={"passage_prior": None}))

@@ -12,7 +12,14 @@ from rag.router.artifact import RouterArtifact, RouterArtifactError
 from rag.router.classifier import ClassifierRouter
 from rag.router.features import FeatureExtractor
 from rag.router.params import RouterParams
-from router_training.student import KOBEST_TASKS, build_student, encode_targets, fit_student, student_corpus
+from router_training.student import (
+    KOBEST_TASKS,
+    build_student,
+    encode_targets,
+    fit_student,
+    student_corpus,
+    text_terms_and_bags,
+)
 from router_training.train import train_router
 from router_training.writer import save_router, write_checksums
 
@@ -51,7 +58,7 @@ def test_student_fits_the_encoder_topic_and_caches_the_encoding(data_root, tiny_
     assert targets.shape == (len(texts), len(PROTOTYPES)) and len(list(cache.glob("*.npy"))) == 1
     # in sample, the student reproduces the encoder's topic from the words and vectors alone
     fx = FeatureExtractor()
-    terms, bags = fx.text_terms_and_bags(texts[:80])
+    terms, bags = text_terms_and_bags(fx, texts[:80])
     pred = np.stack([student(t, b) for t, b in zip(terms, bags)]) / student.weight
     gold = targets[:80]
     assert np.corrcoef(pred.ravel(), gold.ravel())[0, 1] > 0.6

@@ -25,8 +25,7 @@ from common.cli import command, fail, unit_float
 from common.config import RouterConfig, RunConfig
 from rag.router import make_router
 from rag.router.base import KOREAN, SOCIAL
-from rag.router.params import RouterParams
-from router_training.inputs import encoder_arg, family_names, labelled_questions
+from router_training.inputs import encoder_arg, family_names, labelled_questions, params_with
 
 
 def cmd_eval(args) -> int:
@@ -91,7 +90,7 @@ def cmd_lofo(args) -> int:
     )
 
     try:
-        params = RouterParams().with_overrides(args.set)
+        params = params_with(args.set)
     except ValueError as e:
         fail(str(e), 2)
     names = family_names(args.families) or None

@@ -50,7 +50,8 @@ class RouterFeatures:
     embedding: np.ndarray | None = None  # MorphemeVectors.dim, or None without vectors
 
 
-def _content(tokens) -> list[str]:
+def content_terms(tokens) -> list[str]:
+    """``form/TAG`` (two-letter tag) of each morpheme: the router's term spelling."""
     return [f"{t.form}/{t.tag[:2]}" for t in tokens]
 
 
@@ -120,17 +121,9 @@ class FeatureExtractor:
                              f"{self.vectors.dim if self.vectors is not None else 'none'})")
         self.student = student
 
-    def _content_tokens(self, tokens) -> list:
+    def content_tokens(self, tokens) -> list:
         """The content morphemes of a Kiwi analysis, without the exam's instruction words."""
         return [t for t in tokens if t.tag[:2] in self._tags and t.form not in self._instruction]
-
-    def text_terms_and_bags(self, texts: Sequence[str]) -> tuple[list[list[str]], np.ndarray]:
-        """Plain texts read as a question's words are: their ``q:`` content terms and their morpheme-vector bags
-        (what the topic student is fitted on)."""
-        if self.vectors is None:
-            raise ValueError("the morpheme-vector bags need an extractor with vectors (n_anchors > 0)")
-        toks = [self._content_tokens(t) for t in self.kiwi.tokenize(list(texts))]
-        return [[f"q:{x}" for x in _content(t)] for t in toks], np.stack([self.vectors.bag(t) for t in toks])
 
     def __call__(self, questions: Sequence[Question]) -> list[RouterFeatures]:
         if not questions:
@@ -140,12 +133,12 @@ class FeatureExtractor:
         choices = [c for q in questions for c in q.choices]
         # questions with a <보기> are read once more alone: the question's own words are searched in the passage
         with_plus = [r for r, q in enumerate(questions) if q.question_plus]
-        raw = [self._content_tokens(t) for t in
+        raw = [self.content_tokens(t) for t in
                self.kiwi.tokenize(stems + choices + [questions[r].question for r in with_plus])]
         asked = [[t.form for t in r] for r in raw[:n]]
         for r, alone in zip(with_plus, raw[n + len(choices):]):
             asked[r] = [t.form for t in alone]
-        tokens = [_content(t) for t in raw[:n + len(choices)]]
+        tokens = [content_terms(t) for t in raw[:n + len(choices)]]
         topic = self.topic(questions) if self.topic is not None else None
         bigrams: dict[str, list[str]] = {}  # a passage shared by several questions (a 수능 지문 set) read once
         out, bags, i = [], [], n

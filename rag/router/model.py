@@ -59,11 +59,6 @@ class Tfidf:
             raise ValueError(f"a vocabulary of {len(self.vocab)} terms ({len(self.index)} distinct) with "
                              f"{self.idf.shape} idf values")
 
-    def row(self, doc: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """One document's nonzero columns and weights."""
-        _, idx, w = self.rows([doc])
-        return idx, w
-
     def rows(self, docs: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The nonzero entries of a batch of documents as (row, column, weight), rows in order, columns sorted
         within a row: one ``np.unique`` over the batch rather than one per document."""

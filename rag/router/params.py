@@ -97,25 +97,3 @@ class RouterParams(_Strict):
                                          "it is asked.")
     second_opinion_cap: int = Field(1500, ge=1, description="Training rows per family of the second model.")
     lexicon: RouterLexicon = Field(default_factory=RouterLexicon)
-
-    def with_overrides(self, items: list[str]) -> RouterParams:
-        """A copy with ``KEY=VALUE`` settings applied (values parsed as YAML scalars; ``none`` is None);
-        an unknown key or a bad value is a ``ValueError`` naming it."""
-        import yaml
-
-        update = {}
-        for item in items:
-            key, sep, value = item.partition("=")
-            key = key.strip().replace("-", "_")
-            if not sep or key not in type(self).model_fields or key == "lexicon":
-                settable = ", ".join(k for k in type(self).model_fields if k != "lexicon")
-                raise ValueError(f"router setting {item!r}: expected KEY=VALUE with KEY one of {settable}")
-            parsed = yaml.safe_load(value) if value.strip().lower() not in ("none", "null") else None
-            update[key] = parsed
-        from pydantic import ValidationError
-
-        try:
-            return type(self).model_validate({**self.model_dump(), **update})
-        except ValidationError as e:
-            err = e.errors()[0]
-            raise ValueError(f"router setting {'.'.join(map(str, err['loc']))}: {err['msg']}") from None

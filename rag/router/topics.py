@@ -73,11 +73,7 @@ class TopicFeatures:
         return self.weight * topic_block(self.encode([stem(q) for q in questions]), self.vectors)
 
 
-def encoder_describe(cfg: EncoderConfig) -> dict:
-    """What an artifact keeps to rebuild the topic encoder (``encoder_from``)."""
-    return {"backend": cfg.backend, "model": cfg.model, "max_length": cfg.max_length, "num_threads": cfg.num_threads}
-
-
 def encoder_from(info: dict) -> EncoderConfig:
+    """The topic encoder an artifact names (``router_training.train.encoder_describe`` writes it)."""
     return EncoderConfig(backend=info["backend"], model=info["model"], max_length=info["max_length"],
                          num_threads=info.get("num_threads", 0))
