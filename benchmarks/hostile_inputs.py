@@ -130,7 +130,9 @@ def make_inputs(tmp: Path, data: Path) -> dict[str, Path]:
         shutil.copytree(kb, tmp / name)
         f[name] = tmp / name
     raw = bytearray((tmp / "kb_flipped/chunks.jsonl").read_bytes())
-    raw[100] ^= 0xFF
+    first = json.loads(raw[:raw.index(b"\n")])
+    f["first_title"] = first["title"]  # a query whose top hit is the damaged record
+    raw[raw.index(b'"text"') + 12] ^= 0xFF
     (tmp / "kb_flipped/chunks.jsonl").write_bytes(bytes(raw))
     (tmp / "kb_mandir/manifest.json").unlink()
     (tmp / "kb_mandir/manifest.json").mkdir()
@@ -220,10 +222,13 @@ def cases(f: dict[str, Path], tmp: Path) -> list[Case]:
         Case("config", "--kb and -o retrieval.kb disagree", ["retrievers.search", "--kb", str(f["kb"]),
                                                              *kbo("kb_k1"), "세종"]),
         # 3. knowledge-base stores and sources
-        Case("kb", "flipped byte in chunks.jsonl", ["knowledge_base.search", "--kb", str(f["kb_flipped"]), "세종"],
-             needs="chunks.jsonl"),
+        Case("kb", "flipped byte in a record a search returns", ["knowledge_base.search", "--kb",
+                                                                  str(f["kb_flipped"]), f["first_title"]],
+             needs="changed since the store was built"),
+        Case("kb", "flipped byte, full verification", ["knowledge_base.search", "--kb", str(f["kb_flipped"]),
+                                                       "--verify", "full", "세종"], needs="chunks.jsonl"),
         Case("kb", "flipped byte with --no-verify", ["knowledge_base.search", "--kb", str(f["kb_flipped"]),
-                                                     "--no-verify", "세종"], needs="chunks.jsonl, line"),
+                                                     "--no-verify", f["first_title"]], needs="chunks.jsonl, line 1"),
         Case("kb", "manifest.json is a directory", ["knowledge_base.search", "--kb", str(f["kb_mandir"]), "세종"]),
         Case("kb", "re-stamped k1: -1", ["knowledge_base.search", "--kb", str(f["kb_k1"]), "세종"], needs="k1"),
         Case("kb", "re-stamped unknown tokenizer", ["knowledge_base.search", "--kb", str(f["kb_tok"]), "세종"]),

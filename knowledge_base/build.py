@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import shutil
 import time
 from pathlib import Path
@@ -18,122 +17,67 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from tqdm.auto import tqdm
 
 from common.cli import add_config_args, command, config_from_args, fail, prepare_out_dir
 from common.config import RunConfig
-from common.hashing import sha256_tree
 
-from .chunking import chunk_document
-from .dedup import dedup_chunks
-from .documents import Chunk
-from .manifest import KBError, forget_files, read_manifest, record_files, write_manifest
-from .sources import SourceError, read_source
-from .store import BM25_DIR, CHUNKS_FILE, FAISS_FILE, read_chunks
+from .bm25_build import build_bm25
+from .chunk_stage import commit_chunks, write_chunks
+from .chunk_store import CHUNK_FILES
+from .manifest import (
+    FORMAT_VERSION,
+    KBError,
+    forget_files,
+    read_manifest,
+    record_files,
+    upgrade,
+    write_manifest,
+)
+from .sources import SourceError
+from .store import BM25_DIR, FAISS_FILE, open_chunks
 
 STAGES = ("chunk", "bm25", "dense")
 PREVIOUS_DIR = "previous-embeddings"  # the vectors of the chunks before a re-run of the chunk stage
 console = Console(stderr=True)
-
-
-def _resolve_option(cfg: RunConfig, value):
-    """Source options that are paths may use the ``data:`` prefix too (a list of them as well)."""
-    if isinstance(value, str) and value.startswith("data:"):
-        return str(cfg.resolve_path(value))
-    if isinstance(value, list):
-        return [_resolve_option(cfg, v) for v in value]
-    return value
+#: distinct words the BM25 tokenizer keeps analysed while building (about 250 bytes each): a bound on its cache
+CACHE_WORDS = 1_000_000
 
 
 def stage_chunk(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool = True) -> None:
-    kb = cfg.kb
-    if not kb.sources:
-        raise KBError("kb.sources is empty: name at least one source in the config")
-    chunks: list[Chunk] = []
-    owner: dict[str, int] = {}  # chunk id -> the index of the source that made it
-    sources = []
-    n_docs = 0
-    for k, src in enumerate(kb.sources):
-        path = cfg.resolve_path(src.path)
-        if not path.exists():
-            raise KBError(f"source {src.name!r}: {path} not found")
-        n_before, d = len(chunks), 0
-        options = {k: _resolve_option(cfg, v) for k, v in src.options.items()}
-        bar = tqdm(read_source(src.name, path, limit=src.limit, **options), desc=f"chunk: {src.name}",
-                   unit="doc", disable=not progress, total=src.limit, mininterval=1.0)
-        for doc in bar:
-            d += 1
-            for c in chunk_document(doc, kb.chunking):
-                first = owner.setdefault(c.chunk_id, k)
-                if first != k:
-                    other = kb.sources[first]
-                    raise KBError(f"chunk id {c.chunk_id!r} of source {src.name!r} ({path}) is also made by source "
-                                  f"{other.name!r} ({cfg.resolve_path(other.path)}): document ids must be unique "
-                                  f"across sources (give each its own ids, or options: {{source: NAME}})")
-                chunks.append(c)
-        n_docs += d
-        sources.append({"name": src.name, "path": str(path), "sha256": sha256_tree(path), "limit": src.limit,
-                        "options": src.options, "documents": d, "chunks": len(chunks) - n_before})
-    n_raw = len(chunks)
-    if kb.chunking.dedup or kb.chunking.near_dup_threshold is not None:
-        chunks, removed = dedup_chunks(tqdm(chunks, desc="chunk: dedup", unit="chunk", disable=not progress,
-                                            mininterval=1.0),
-                                       exact=kb.chunking.dedup, near_threshold=kb.chunking.near_dup_threshold)
-    else:
-        removed = {"exact": 0, "near": 0}
-    if not chunks:
-        raise KBError("the sources produced no chunks")
+    written = write_chunks(cfg, out, progress)
     # only now that the new chunks exist: a failed chunk stage leaves the store as it was
     if set_aside_embeddings(cfg, out, man):
         console.print(f"[dim]{out}: the chunks' old vectors are kept in {PREVIOUS_DIR}/; the dense stage re-embeds "
                       f"only changed chunks[/dim]")
-    path = out / CHUNKS_FILE
-    with open(path, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks)
-    # later stages were built from other chunks: drop them (their vectors may wait in PREVIOUS_DIR)
-    for stage, prefix in (("bm25", BM25_DIR), ("dense", FAISS_FILE), ("dense", "embeddings.npy")):
-        man.pop(stage, None)
-        forget_files(man, prefix)
-    record_files(out, man, [path])
-    man["sources"] = sources
-    man["chunking"] = json.loads(kb.chunking.model_dump_json())
-    man["counts"] = {"documents": n_docs, "chunks_raw": n_raw, "chunks": len(chunks),
-                     "removed_exact": removed["exact"], "removed_near": removed["near"]}
+    commit_chunks(out, man, written, json.loads(cfg.kb.chunking.model_dump_json()))
 
 
-def bm25_index(texts: list[str], bcfg, progress: bool = True):
-    """A bm25s index of ``texts`` as a ``BM25Config`` describes it: (index, tokenizer, token lists, seconds
-    spent tokenizing). The 'bm25' stage saves it; benchmarks build throw-away ones (e.g. whitespace)."""
-    import bm25s
-
+def bm25_index(texts, bcfg, progress: bool = True, total: int | None = None, scratch: Path | None = None):
+    """A bm25s index of ``texts`` (any iterable, streamed) as a ``BM25Config`` describes it: (index, tokenizer,
+    the builder's counts, seconds spent tokenizing). The 'bm25' stage saves it; benchmarks build throw-away ones
+    (e.g. whitespace). ``scratch``: where the postings wait between the two passes (default: the temp dir)."""
     from .tokenizers import tokenizer_for
 
-    tok = tokenizer_for(bcfg)
-    t0 = time.time()
-    tokens = tok.tokenize_batch(texts, show_progress=progress)
-    t_tok = time.time() - t0
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
-    index = bm25s.BM25(k1=bcfg.k1, b=bcfg.b, method=bcfg.method)
-    # term ids in order of first appearance, not bm25s's own set order (which varies with the process's hash
-    # seed): the same chunks give a byte-identical index
-    vocab: dict[str, int] = {}
-    ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in tokens]
-    index.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=progress)
-    return index, tok, tokens, t_tok
+    tok = tokenizer_for(bcfg, max_cache_words=CACHE_WORDS)
+    index, builder = build_bm25(texts, bcfg, tok, total=total, progress=progress, scratch=scratch)
+    return index, tok, builder, builder.tokenize_seconds
 
 
 def stage_bm25(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool = True) -> None:
     bcfg = cfg.kb.bm25
-    chunks = read_chunks(out / CHUNKS_FILE)
-    retriever, tok, tokens, t_tok = bm25_index([c.text for c in chunks], bcfg, progress)
-    empty = sum(1 for t in tokens if not t)
+    chunks = open_chunks(out, man)
+    try:
+        retriever, tok, built, t_tok = bm25_index(chunks.texts(), bcfg, progress, total=len(chunks), scratch=out)
+    finally:
+        chunks.close()
     bdir = out / BM25_DIR
-    bdir.mkdir(exist_ok=True)
+    shutil.rmtree(bdir, ignore_errors=True)
+    bdir.mkdir()
     retriever.save(str(bdir), allow_pickle=False, show_progress=False)
     forget_files(man, BM25_DIR)
     record_files(out, man, sorted(p for p in bdir.iterdir() if p.is_file()))
     man["bm25"] = {"config": json.loads(bcfg.model_dump_json()), "tokenizer": tok.describe(),
-                   "vocab_size": len(retriever.vocab_dict), "empty_chunks": empty,
+                   "vocab_size": len(retriever.vocab_dict), "empty_chunks": built.empty,
                    "tokenize_seconds": round(t_tok, 2)}
 
 
@@ -143,7 +87,7 @@ def stage_dense(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
     from .encoders import make_encoder
     from .faiss_index import build_index, save_index
 
-    chunks = read_chunks(out / CHUNKS_FILE)
+    chunks = open_chunks(out, man)
     enc = make_encoder(cfg.kb.encoder)
     dcfg = cfg.kb.dense
     previous = out / PREVIOUS_DIR
@@ -151,7 +95,7 @@ def stage_dense(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
         reuse = _reuse(cfg.resolve_path(dcfg.reuse_from), enc.describe())
     else:
         reuse = _reuse(previous, enc.describe(), strict=False) if previous.is_dir() else None
-    vecs = embed_resumable([c.text for c in chunks], enc.encode_passages, enc.dim, out, enc.describe(),
+    vecs = embed_resumable(chunks.texts(), enc.encode_passages, enc.dim, out, enc.describe(),
                            shard_size=dcfg.shard_size, dtype=dcfg.dtype, show_progress=progress,
                            stop_after_shards=stop_after_shards, batch_size=cfg.kb.encoder.batch_size,
                            reuse=reuse)
@@ -180,7 +124,8 @@ def set_aside_embeddings(cfg: RunConfig, out: Path, man: dict[str, Any]) -> bool
     previous = out / PREVIOUS_DIR
     shutil.rmtree(previous, ignore_errors=True)
     previous.mkdir()
-    shutil.copy2(out / CHUNKS_FILE, previous / CHUNKS_FILE)
+    for name in CHUNK_FILES:
+        shutil.copy2(out / name, previous / name)
     for name in (EMB_FILE, PROGRESS_FILE):
         (out / name).rename(previous / name)
     write_manifest(previous, json.loads(json.dumps(man)))
@@ -202,8 +147,11 @@ def _reuse(old: Path, encoder_desc: dict[str, Any], strict: bool = True):
             return None
         raise KBError(f"kb.dense.reuse_from: {old} was embedded with {man['dense']['encoder']}, this build uses "
                       f"{encoder_desc}; vectors of different encoders cannot be mixed")
-    texts = [c.text for c in read_chunks(old / CHUNKS_FILE)]
-    return Reuse(texts, np.load(old / EMB_FILE, mmap_mode="r", allow_pickle=False))
+    chunks = open_chunks(old, man)
+    try:
+        return Reuse(chunks.texts(), np.load(old / EMB_FILE, mmap_mode="r", allow_pickle=False))
+    finally:
+        chunks.close()
 
 
 def stale_stages(man: dict, cfg: RunConfig) -> set[str]:
@@ -254,6 +202,9 @@ def ensure_built(cfg: RunConfig, out: str | Path, stages: list[str] | None = Non
     stages, or ones built with other settings (resumable). ``on_build(todo)`` is called before building.
     Returns the stages built."""
     out = Path(out)
+    if (out / "manifest.json").exists() and _format_of(out) == 1:  # a cache this project built: convert it
+        console.print(f"[dim]{out}: converting the store to format {FORMAT_VERSION} (chunk offsets)[/dim]")
+        upgrade(out)
     man = read_manifest(out) if (out / "manifest.json").exists() else {}
     todo = pending_stages(man, cfg, list(stages or cfg.kb.stages))
     if todo:
@@ -261,6 +212,13 @@ def ensure_built(cfg: RunConfig, out: str | Path, stages: list[str] | None = Non
             on_build(todo)
         build(cfg, out, todo, progress=progress)
     return todo
+
+
+def _format_of(out: Path):
+    try:
+        return json.loads((out / "manifest.json").read_text(encoding="utf-8")).get("format_version")
+    except (OSError, ValueError, AttributeError):
+        return None  # read_manifest says what is wrong
 
 
 def build(cfg: RunConfig, out: str | Path, stages: list[str] | None = None, progress: bool = True

@@ -64,13 +64,20 @@ def build_index(vectors: np.ndarray, cfg: DenseIndexConfig):
 def save_index(index, path: Path) -> None:
     import faiss
 
-    faiss.write_index(index, str(path))
+    tmp = path.with_name(path.name + ".tmp")  # then renamed: a process with the old index mapped keeps reading it
+    faiss.write_index(index, str(tmp))
+    tmp.replace(path)
 
 
 def load_index(path: Path, cfg: DenseIndexConfig | None = None):
     import faiss
 
-    index = faiss.read_index(str(path))
+    # the stored vectors of flat indexes (IndexFlatCodes, HNSW's storage too) stay memory-mapped, not read into memory
+    flag = getattr(faiss, "IO_FLAG_MMAP_IFC", 0)
+    try:
+        index = faiss.read_index(str(path), flag)
+    except RuntimeError:  # an index kind the flag does not apply to
+        index = faiss.read_index(str(path))
     if cfg is not None:
         kind = type(index).__name__.lower()
         if cfg.index not in kind or (cfg.index == "flat" and ("hnsw" in kind or "ivf" in kind)):

@@ -35,12 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("query", nargs="+", help="one or more queries")
     ap.add_argument("-k", type=positive_int, default=5)
     ap.add_argument("--stage", choices=["bm25", "dense", "all"], default="all")
-    ap.add_argument("--no-verify", action="store_true", help="skip sha256 checks (sizes are still checked)")
+    ap.add_argument("--verify", choices=["quick", "full", "sizes"], default="quick",
+                    help="quick: hash what a load parses and each chunk block as it is read (default); full: hash "
+                         "every file first; sizes: hash nothing (sizes are still checked)")
+    ap.add_argument("--no-verify", action="store_true", help="the same as --verify sizes")
     ap.add_argument("--trust-remote-code", action="store_true",
                     help="let the KB's query encoder run code from its model directory (only for a KB you trust)")
     args = ap.parse_args(argv)
     try:
-        kb = KnowledgeBase.load(args.kb, verify=not args.no_verify, trust_remote_code=args.trust_remote_code)
+        kb = KnowledgeBase.load(args.kb, verify="sizes" if args.no_verify else args.verify,
+                                trust_remote_code=args.trust_remote_code)
     except KBError as e:
         fail(str(e))
     have = {"bm25": kb.has_bm25, "dense": kb.has_dense}

@@ -4,7 +4,6 @@ Fusion of the stages lives in ``retrievers`` (the next stage); this module gives
 """
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from dataclasses import dataclass
@@ -18,12 +17,12 @@ from pydantic import ValidationError
 from common.config import BM25Config, DenseIndexConfig, EncoderConfig
 from common.paths import check_model_ref
 
+from .chunk_store import CHUNKS_FILE, ChunkTable, iter_records
 from .documents import Chunk
 from .manifest import KBError, read_manifest, verify_files
 
 log = logging.getLogger(__name__)
 
-CHUNKS_FILE = "chunks.jsonl"
 BM25_DIR = "bm25"
 FAISS_FILE = "dense.faiss"
 
@@ -35,44 +34,80 @@ class Hit:
 
 
 def read_chunks(path: Path) -> list[Chunk]:
-    """The chunks of a store's ``chunks.jsonl``; a line that is not UTF-8, not JSON or not a chunk is refused with
-    the file and line (reached past the checksums only with ``verify=False``)."""
-    out = []
-    with open(path, "rb") as f:
-        for i, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:
-                out.append(Chunk.from_dict(json.loads(raw.decode("utf-8"))))
-            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
-                raise KBError(f"{path}, line {i}: not a chunk record ({type(e).__name__}: {e}); the store is "
-                              f"damaged: rebuild its 'chunk' stage") from None
-    return out
+    """Every chunk of a ``chunks.jsonl`` as a list (small stores, tests); a line that is not UTF-8, not JSON or not
+    a chunk is refused with the file and line. A store's own reads go through ``ChunkTable``."""
+    return [c for _, c in iter_records(Path(path))]
+
+
+def open_chunks(kb_dir: Path, man: dict[str, Any], check_blocks: bool = True) -> ChunkTable:
+    """The chunks of the store in ``kb_dir`` (manifest ``man``), read in place."""
+    return ChunkTable(kb_dir, int(man["counts"]["chunks"]), check_blocks=check_blocks)
+
+
+#: how a store is checked when it is opened (``KnowledgeBase(verify=...)``, ``docs/knowledge_base.md``)
+VERIFY_MODES = ("full", "quick", "sizes")
+
+
+def bm25_top(index, ids: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top-``k`` (chunk indices, scores) of one query (term ids, repeats counted) over a bm25s index.
+
+    The scores are bm25s's own sum — each query term's postings added in float32, in query order — and the top k
+    are taken by bm25s's own ``selection.topk``, so the hits equal ``BM25.retrieve``'s. The sum is one fancy-indexed
+    add per term (a term's postings name each chunk once) instead of bm25s's ``np.add.at``: about 10× faster on
+    the long postings of a million-chunk store (``benchmarks/kb_scale.py``)."""
+    from bm25s.selection import topk
+
+    sc = index.scores
+    data, indices, indptr = sc["data"], sc["indices"], sc["indptr"]
+    scores = np.zeros(sc["num_docs"], dtype=index.dtype)
+    for t in ids:
+        lo, hi = int(indptr[t]), int(indptr[t + 1])
+        try:
+            scores[indices[lo:hi]] += data[lo:hi]
+        except IndexError:
+            raise KBError("the BM25 index names a chunk past the store's end (its arrays do not belong to these "
+                          "chunks); rebuild the bm25 stage") from None
+    if index.nonoccurrence_array is not None:
+        scores += index.nonoccurrence_array[np.asarray(ids)].sum()
+    return topk(scores, k, backend="numpy", sorted=True)[::-1]
 
 
 class KnowledgeBase:
-    """A built store. ``verify=True`` checks every file's size and sha256 against the manifest.
+    """A built store, read in place: chunk records are memory-mapped and parsed when a search returns them, the
+    BM25 arrays are memory-mapped by bm25s, dense vectors by numpy.
+
+    ``verify`` (every mode checks the manifest's shape and stamp, and every listed file's presence and size):
+    ``quick`` (default) also hashes every file a load reads whole or hands to a parser (offsets, block digests,
+    the BM25 vocabulary and parameters, the FAISS index) and each 64 KiB block of ``chunks.jsonl`` the first time a
+    record in it is read; the large memory-mapped arrays (BM25 postings, embeddings) are checked by size.
+    ``full`` hashes every file in full before opening (``python -m knowledge_base.manifest --verify DIR`` does the
+    same alone); ``sizes`` hashes nothing. ``True``/``False`` mean ``full``/``sizes``.
     ``trust_remote_code``: the caller's permission for the query encoder to run code from its model directory
     (never taken from the manifest: a store someone hands you cannot decide to run code)."""
 
     #: queries longer than this are cut (with a warning) before tokenizing or encoding
     max_query_chars: int = 2000
 
-    def __init__(self, kb_dir: str | Path, verify: bool = True, trust_remote_code: bool = False):
+    def __init__(self, kb_dir: str | Path, verify: bool | str = "quick", trust_remote_code: bool = False):
         self.dir = Path(kb_dir)
         self.trust_remote_code = trust_remote_code
+        mode = {True: "full", False: "sizes"}.get(verify, verify) if isinstance(verify, bool) else verify
+        if mode not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {', '.join(VERIFY_MODES)} (or True/False), not {verify!r}")
+        self.verify = mode
         if not self.dir.is_dir():
             raise KBError(f"knowledge base directory not found: {self.dir}")
         self.manifest = read_manifest(self.dir)
-        verify_files(self.dir, self.manifest, checksums=verify)
+        verify_files(self.dir, self.manifest, mode=mode)
         if CHUNKS_FILE not in self.manifest.get("files", {}):
             raise KBError(f"{self.dir}: no chunks; run the 'chunk' stage")
-        self.chunks = read_chunks(self.dir / CHUNKS_FILE)
-        if len(self.chunks) != self.manifest["counts"]["chunks"]:
-            raise KBError(f"{self.dir}: {len(self.chunks)} chunks on disk, manifest says "
-                          f"{self.manifest['counts']['chunks']}")
-        self.id_to_index = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        self.chunks = open_chunks(self.dir, self.manifest, check_blocks=mode == "quick")
         self._check_stage_configs()
+
+    @cached_property
+    def id_to_index(self) -> dict[str, int]:
+        """chunk id → position (reads every record: for tests and small stores, not for a search)."""
+        return {c.chunk_id: i for i, c in enumerate(self.chunks)}
 
     def _check_stage_configs(self) -> None:
         """What the manifest says of its stages is validated with the build's own typed configs, even when the
@@ -106,7 +141,8 @@ class KnowledgeBase:
                               f"the dense stage")
 
     @classmethod
-    def load(cls, kb_dir: str | Path, verify: bool = True, trust_remote_code: bool = False) -> KnowledgeBase:
+    def load(cls, kb_dir: str | Path, verify: bool | str = "quick", trust_remote_code: bool = False
+             ) -> KnowledgeBase:
         return cls(kb_dir, verify, trust_remote_code)
 
     # ------------------------------------------------------------------ stages present
@@ -160,7 +196,11 @@ class KnowledgeBase:
         if not self.has_bm25:
             raise KBError(f"{self.dir}: no BM25 index; run the 'bm25' stage")
         logging.getLogger("bm25s").setLevel(logging.WARNING)
-        return bm25s.BM25.load(str(self.dir / BM25_DIR), mmap=True, allow_pickle=False)
+        index = bm25s.BM25.load(str(self.dir / BM25_DIR), mmap=True, allow_pickle=False)
+        if index.scores["num_docs"] != len(self.chunks) or len(index.scores["indptr"]) < 1:
+            raise KBError(f"{self.dir}: the BM25 index covers {index.scores['num_docs']} chunks, the store holds "
+                          f"{len(self.chunks)}; rebuild the bm25 stage")
+        return index
 
     def search_bm25(self, queries: list[str], k: int, n_threads: int = 1, index=None) -> list[list[Hit]]:
         """Top-k chunks per query by BM25; a query with no index terms gets no hits (and a warning).
@@ -180,10 +220,21 @@ class KnowledgeBase:
         if not live:
             return out
         k_eff = min(k, len(self.chunks))
-        docs, scores = bm25.retrieve([ids[i] for i in live], k=k_eff, show_progress=False,
-                                          n_threads=n_threads if n_threads > 1 and len(live) >= 256 else 0)
+        batch = [ids[i] for i in live]
+        if n_threads > 1 and len(batch) >= 256:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(n_threads) as pool:
+                top = list(pool.map(lambda q: bm25_top(bm25, q, k_eff), batch))
+        else:
+            top = [bm25_top(bm25, q, k_eff) for q in batch]
+        docs, scores = [d for d, _ in top], [s for _, s in top]
+        n = len(self.chunks)
         for row, i in enumerate(live):
             hits = [Hit(int(d), float(s)) for d, s in zip(docs[row], scores[row]) if s > 0]
+            if any(not 0 <= h.index < n for h in hits):
+                raise KBError(f"{self.dir}: the BM25 index returned a chunk past the store's {n} (its arrays do not "
+                              f"belong to these chunks); rebuild the bm25 stage")
             if not hits:
                 warnings.warn(f"BM25: query {queries[i][:60]!r} scores zero on every chunk", stacklevel=2)
             out[i] = hits

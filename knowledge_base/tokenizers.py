@@ -55,7 +55,8 @@ class KiwiTokenizer(Tokenizer):
     name = "kiwi"
 
     def __init__(self, pos_tags: Sequence[str] = tuple(DEFAULT_POS_TAGS), num_workers: int = 0,
-                 progress_step: int = 16384, oov_handling: str = BM25Config().oov_handling, **_):
+                 progress_step: int = 16384, oov_handling: str = BM25Config().oov_handling,
+                 max_cache_words: int | None = None, **_):
         from kiwipiepy import Kiwi
 
         self.pos_tags = tuple(pos_tags)
@@ -67,6 +68,9 @@ class KiwiTokenizer(Tokenizer):
         # Kiwi loads its model on first use (~1.5 s): pay it here, not on the first query
         self.kiwi.tokenize("가", oov_handling=self.oov_handling)
         self.progress_step = progress_step
+        #: analysed words kept (None: all). A corpus of millions of chunks has millions of distinct 어절; past the
+        #: bound the cache starts again (analysis is per word, so the terms are the same either way)
+        self.max_cache_words = max_cache_words
         self.cache: dict[str, tuple[str, ...]] = {}
 
     def describe(self) -> dict:
@@ -102,6 +106,9 @@ class KiwiTokenizer(Tokenizer):
             for w in words:
                 if w not in self.cache:
                     new[w] = None
+        if self.max_cache_words is not None and new and len(self.cache) + len(new) > self.max_cache_words:
+            self.cache.clear()
+            new = dict.fromkeys(w for words in split for w in words)
         if new:
             self._analyse(list(new), show_progress and len(new) > 10_000)
         cache = self.cache
@@ -118,8 +125,10 @@ def make_tokenizer(name: str, **options) -> Tokenizer:
     return TOKENIZERS.get(name)(**options)
 
 
-def tokenizer_for(bm25_config, num_workers: int | None = None) -> Tokenizer:
-    """The tokenizer a ``BM25Config`` describes (``num_workers`` overrides the config's thread count)."""
+def tokenizer_for(bm25_config, num_workers: int | None = None, max_cache_words: int | None = None) -> Tokenizer:
+    """The tokenizer a ``BM25Config`` describes (``num_workers`` overrides the config's thread count;
+    ``max_cache_words`` bounds the Kiwi tokenizer's word cache)."""
     c = bm25_config
     return make_tokenizer(c.tokenizer, pos_tags=c.pos_tags, oov_handling=c.oov_handling,
-                          num_workers=c.num_workers if num_workers is None else num_workers)
+                          num_workers=c.num_workers if num_workers is None else num_workers,
+                          max_cache_words=max_cache_words)

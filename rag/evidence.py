@@ -46,7 +46,9 @@ def refuse_leakage(kb, questions: Sequence[Question]) -> None:
     ``kb``: the bank would hand the model the answer."""
     from knowledge_base.sources import normalise_question
 
-    bank = [c for c in kb.chunks if c.source == "exam_bank"]
+    if "exam_bank" not in {s.get("name") for s in kb.manifest.get("sources", [])}:
+        return  # no exam-bank source: nothing to leak (and no scan of a large store's records)
+    bank = list(kb.chunks.of_source("exam_bank"))
     if not bank:
         return
     ids = {c.metadata.get("question_id") for c in bank}

@@ -40,7 +40,10 @@ def _built(tmp_path_factory, name: str, build) -> Path:
         build(out)
         return out
     here = Path(__file__).resolve().parent
-    key = hashlib.sha256(b"".join((here / f).read_bytes() for f in ("conftest.py", "tiny_models.py"))).hexdigest()
+    from knowledge_base.manifest import FORMAT_VERSION  # a store of another format is rebuilt
+
+    key = hashlib.sha256(b"".join((here / f).read_bytes() for f in ("conftest.py", "tiny_models.py"))
+                         + str(FORMAT_VERSION).encode()).hexdigest()
     target = Path(root) / f"{name}-{key[:12]}"
     if not target.is_dir():
         Path(root).mkdir(parents=True, exist_ok=True)

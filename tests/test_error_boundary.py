@@ -1,5 +1,7 @@
 """One error boundary per command (``common.cli.command``): an error raised anywhere below a CLI's ``main`` ends it
 with one line naming the file and what to do, exit code 2, no traceback; ``CSAT_DEBUG=1`` shows the traceback."""
+import json
+
 import pytest
 from cli_helpers import run_cli
 
@@ -321,9 +323,11 @@ def test_a_damaged_chunk_file_read_without_verification_names_file_and_line(tmp_
     kb = tmp_path / "kb"
     shutil.copytree(small_kb[0], kb)
     raw = bytearray((kb / "chunks.jsonl").read_bytes())
-    raw[raw.index(b"\n") + 60] ^= 0xFF  # inside the second record
+    second = raw.split(b"\n")[1]
+    query = json.loads(second)["text"][:60]  # a search whose hits include the second record
+    raw[raw.index(b"\n") + 60] ^= 0xFF  # inside the second record: read only when a search returns it
     (kb / "chunks.jsonl").write_bytes(bytes(raw))
-    code, err = run_cli(kb_search, ["--kb", str(kb), "--no-verify", "세종"], capsys)
+    code, err = run_cli(kb_search, ["--kb", str(kb), "--no-verify", query], capsys)
     assert code == 2 and f"{kb / 'chunks.jsonl'}, line 2: not a chunk record" in _one_line(err)
 
 

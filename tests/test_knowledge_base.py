@@ -8,6 +8,7 @@ import pytest
 
 from common.config import ChunkingConfig, load_config
 from knowledge_base.build import build
+from knowledge_base.chunk_store import CHUNK_FILES
 from knowledge_base.chunking import chunk_document, pack, split_sentences
 from knowledge_base.dedup import dedup_chunks
 from knowledge_base.documents import Chunk, Document
@@ -197,7 +198,14 @@ def test_manifest_refuses_tampered_or_missing_file(tmp_path, small_kb):
     data[100] = ord("X") if data[100] != ord("X") else ord("Y")
     p.write_bytes(bytes(data))
     with pytest.raises(KBError, match=r"chunks\.jsonl does not match its sha256"):
-        KnowledgeBase.load(kb_dir)
+        KnowledgeBase.load(kb_dir, verify="full")
+    # a quick load opens it, and refuses the changed block when a record in it is read
+    kb = KnowledgeBase.load(kb_dir)
+    assert kb.chunks[len(kb) - 1].text
+    with pytest.raises(KBError, match=r"chunks\.jsonl: bytes 0–65536 changed since the store was built"):
+        kb.chunks[0]
+    with pytest.raises(KBError, match="changed since"):
+        list(KnowledgeBase.load(kb_dir).chunks)
     (kb_dir / "dense.faiss").unlink()
     with pytest.raises(KBError, match=r"dense\.faiss is missing"):
         KnowledgeBase.load(kb_dir, verify=False)
@@ -214,7 +222,7 @@ def test_dense_stage_resumes_after_interruption(tmp_path, small_kb):
     src, cfg = small_kb
     kb_dir = tmp_path / "kb"
     kb_dir.mkdir()
-    for name in ("chunks.jsonl", "manifest.json", "config.yaml"):
+    for name in (*CHUNK_FILES, "manifest.json", "config.yaml"):
         shutil.copy(src / name, kb_dir / name)
     man = read_manifest(kb_dir)
     man.pop("dense")
