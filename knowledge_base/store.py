@@ -49,27 +49,23 @@ VERIFY_MODES = ("full", "quick", "sizes")
 
 
 def bm25_top(index, ids: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The top-``k`` (chunk indices, scores) of one query (term ids, repeats counted) over a bm25s index.
+    """The top-``k`` (chunk indices, scores) of one query (term ids, repeats counted) over a bm25s index, best first,
+    ties by chunk order; chunks scoring 0 (no query term) are never returned.
 
-    The scores are bm25s's own sum — each query term's postings added in float32, in query order — and the top k
-    are taken by bm25s's own ``selection.topk``, so the hits equal ``BM25.retrieve``'s. The sum is one fancy-indexed
-    add per term (a term's postings name each chunk once) instead of bm25s's ``np.add.at``: about 10× faster on
-    the long postings of a million-chunk store (``benchmarks/kb_scale.py``)."""
-    from bm25s.selection import topk
-
-    sc = index.scores
-    data, indices, indptr = sc["data"], sc["indices"], sc["indptr"]
-    scores = np.zeros(sc["num_docs"], dtype=index.dtype)
-    for t in ids:
-        lo, hi = int(indptr[t]), int(indptr[t + 1])
-        try:
-            scores[indices[lo:hi]] += data[lo:hi]
-        except IndexError:
-            raise KBError("the BM25 index names a chunk past the store's end (its arrays do not belong to these "
-                          "chunks); rebuild the bm25 stage") from None
-    if index.nonoccurrence_array is not None:
-        scores += index.nonoccurrence_array[np.asarray(ids)].sum()
-    return topk(scores, k, backend="numpy", sorted=True)[::-1]
+    The scores are bm25s's own (``get_scores_from_ids``). The selection is not bm25s's ``topk``: its
+    ``np.argpartition`` over every chunk degenerates when most of them hold the same score — the 0 of the chunks
+    without a query term, 70–85% of a million-chunk store — and took 45–60 ms of a 60–80 ms query there
+    (``benchmarks/kb_scale.py``); partitioning only the chunks that score takes 5–7 ms."""
+    try:
+        scores = index.get_scores_from_ids(ids)
+    except (IndexError, ValueError):
+        raise KBError("the BM25 index names a term or chunk past its end (its arrays do not belong together); "
+                      "rebuild the bm25 stage") from None
+    hit = np.flatnonzero(scores > 0)
+    if len(hit) > k:  # every chunk scoring at least the k-th best score, so that ties are settled by chunk order
+        hit = hit[scores[hit] >= np.partition(scores[hit], -k)[-k]]
+    hit = hit[np.lexsort((hit, -scores[hit]))][:k]
+    return hit, scores[hit]
 
 
 class KnowledgeBase:

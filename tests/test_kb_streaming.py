@@ -212,16 +212,34 @@ def test_a_format_1_store_is_refused_then_upgraded(kb_copy, capsys):
 
 
 def test_bm25_search_equals_bm25s_retrieve(small_kb):
-    """The store's BM25 scoring (one fancy-indexed add per query term) returns bm25s's own hits and scores, ties
-    and repeated query terms included."""
+    """The store's BM25 search returns bm25s's own scores and hits (its selection differs only in order among
+    exactly equal scores, where it takes chunk order), repeated query terms included."""
     kb = KnowledgeBase.load(small_kb[0])
     queries = [c.text[:k] for c, k in zip(read_chunks(small_kb[0] / "chunks.jsonl")[::7], itertools.cycle(
         (15, 40, 120)))] + ["대통령 대통령 선거", "세종"]
     ours = kb.search_bm25(queries, 12)
     vocab = kb.bm25.vocab_dict
     ids = [[vocab[t] for t in toks if t in vocab] for toks in kb.tokenizer.tokenize_batch(queries)]
-    docs, scores = kb.bm25.retrieve(ids, k=12, show_progress=False)
+    _, scores = kb.bm25.retrieve(ids, k=12, show_progress=False)
     for row, hits in enumerate(ours):
-        want = [(int(d), float(s)) for d, s in zip(docs[row], scores[row]) if s > 0]
-        assert [(h.index, h.score) for h in hits] == want
+        assert [h.score for h in hits] == [float(s) for s in scores[row] if s > 0]  # bm25s's own top scores
+        full = kb.bm25.get_scores_from_ids(ids[row])
+        want = sorted((-float(full[i]), i) for i in np.flatnonzero(full > 0))[:12]
+        assert [(h.index, h.score) for h in hits] == [(i, -s) for s, i in want]  # ties by chunk order
     assert len(queries) > 10 and all(ours)
+
+
+def test_bm25_top_skips_the_chunks_without_a_query_term():
+    """Most chunks of a large store score 0 for a query: they are never hits, and the top k come from the rest."""
+    from knowledge_base.store import bm25_top
+
+    class Index:
+        def get_scores_from_ids(self, ids):
+            s = np.zeros(1000, np.float32)
+            s[[5, 17, 300, 999]] = [1.0, 3.0, 3.0, 2.0]
+            return s
+
+    idx, scores = bm25_top(Index(), [0], 3)
+    assert idx.tolist() == [17, 300, 999] and scores.tolist() == [3.0, 3.0, 2.0]
+    idx, scores = bm25_top(Index(), [0], 10)
+    assert idx.tolist() == [17, 300, 999, 5]
