@@ -178,11 +178,7 @@ class ChunkTable(Sequence[Chunk]):
         return self._read(int(self.offsets[i]), int(self.offsets[i + 1]))
 
     def _parse(self, i: int, raw: bytes) -> Chunk:
-        try:
-            return Chunk.from_dict(json.loads(raw.decode("utf-8")))
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
-            raise KBError(f"{self.path}, line {i + 1}: not a chunk record ({type(e).__name__}: {e}); the store is "
-                          f"damaged: rebuild its 'chunk' stage") from None
+        return parse_record(self.path, i + 1, raw)
 
     def raw_range(self, lo: int, hi: int) -> Iterator[tuple[int, bytes]]:
         """(i, JSON bytes) of records ``lo``..``hi``, read ``RANGE`` bytes at a time."""
@@ -213,9 +209,6 @@ class ChunkTable(Sequence[Chunk]):
     def __iter__(self) -> Iterator[Chunk]:
         for j, raw in self.raw_range(0, self._n):
             yield self._parse(j, raw)
-
-    def text(self, i: int) -> str:
-        return self[i].text
 
     def of_source(self, source: str) -> Iterator[Chunk]:
         """The chunks whose ``source`` is ``source``, parsing only records that name it (a scan of the bytes,
@@ -257,14 +250,19 @@ class TextView(Sequence[str]):
             yield c.text
 
 
+def parse_record(path: Path, line: int, raw: bytes) -> Chunk:
+    """One record of ``path`` (its 1-based ``line``); a record that is not UTF-8, not JSON or not a chunk is refused
+    with the file and line."""
+    try:
+        return Chunk.from_dict(json.loads(raw.decode("utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise KBError(f"{path}, line {line}: not a chunk record ({type(e).__name__}: {e}); the store is damaged: "
+                      f"rebuild its 'chunk' stage") from None
+
+
 def iter_records(path: Path) -> Iterable[tuple[int, Chunk]]:
-    """(line number, chunk) of a ``chunks.jsonl`` read front to back (build stages and conversions)."""
+    """(line number, chunk) of a ``chunks.jsonl`` read front to back (small stores, tests, conversions)."""
     with open(path, "rb") as f:
         for i, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:
-                yield i, Chunk.from_dict(json.loads(raw.decode("utf-8")))
-            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
-                raise KBError(f"{path}, line {i}: not a chunk record ({type(e).__name__}: {e}); the store is "
-                              f"damaged: rebuild its 'chunk' stage") from None
+            if raw.strip():
+                yield i, parse_record(path, i, raw)

@@ -130,10 +130,7 @@ def write_manifest(kb_dir: Path, man: dict[str, Any]) -> None:
     man["format_version"] = FORMAT_VERSION
     man["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     man["versions"] = library_versions()
-    man[STAMP] = manifest_stamp(man)
-    tmp = kb_dir / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(man, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(kb_dir / MANIFEST)
+    _write_stamped(kb_dir, man)
 
 
 def record_files(kb_dir: Path, man: dict[str, Any], paths: list[Path]) -> None:
