@@ -68,10 +68,13 @@ class KiwiTokenizer(Tokenizer):
         # Kiwi loads its model on first use (~1.5 s): pay it here, not on the first query
         self.kiwi.tokenize("가", oov_handling=self.oov_handling)
         self.progress_step = progress_step
-        #: analysed words kept (None: all). A corpus of millions of chunks has millions of distinct 어절; past the
-        #: bound the cache starts again (analysis is per word, so the terms are the same either way)
+        #: analysed words kept per generation (None: all). A corpus of millions of chunks has millions of distinct
+        #: 어절; when ``cache`` reaches the bound it becomes ``previous`` and a new one starts, holding the words of the
+        #: batch at hand; a word found in ``previous`` moves back, so frequent words are never analysed again and
+        #: at most two generations are held. Analysis is per word: the terms are the same whatever the bound.
         self.max_cache_words = max_cache_words
         self.cache: dict[str, tuple[str, ...]] = {}
+        self.previous: dict[str, tuple[str, ...]] = {}
 
     def describe(self) -> dict:
         import kiwipiepy
@@ -102,13 +105,18 @@ class KiwiTokenizer(Tokenizer):
     def tokenize_batch(self, texts, show_progress=False):
         split = [t.split() for t in texts]
         new: dict[str, None] = {}
+        cache, previous = self.cache, self.previous
         for words in split:
             for w in words:
-                if w not in self.cache:
-                    new[w] = None
-        if self.max_cache_words is not None and new and len(self.cache) + len(new) > self.max_cache_words:
-            self.cache.clear()
-            new = dict.fromkeys(w for words in split for w in words)
+                if w not in cache:
+                    known = previous.get(w)
+                    if known is None:
+                        new[w] = None
+                    else:
+                        cache[w] = known
+        if self.max_cache_words is not None and new and len(cache) + len(new) > self.max_cache_words:
+            self.previous = cache
+            self.cache = {w: cache[w] for words in split for w in words if w in cache}
         if new:
             self._analyse(list(new), show_progress and len(new) > 10_000)
         cache = self.cache

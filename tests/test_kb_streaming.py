@@ -62,7 +62,18 @@ def test_tokenizer_cache_bound_changes_no_term():
     bounded = KiwiTokenizer(max_cache_words=4, num_workers=1)
     free = KiwiTokenizer(num_workers=1)
     assert [bounded.tokenize_batch([t]) for t in texts] == [free.tokenize_batch([t]) for t in texts]
-    assert len(bounded.cache) <= 8 and len(free.cache) > 8
+    assert len(bounded.cache) <= 8 and len(bounded.previous) <= 8 and len(free.cache) > 8
+    # past the bound the cache becomes the previous generation; a word found there moves back, unanalysed
+    calls = []
+    analyse = bounded._analyse
+    bounded._analyse = lambda words, progress: (calls.append(list(words)), analyse(words, progress))
+    bounded.cache, bounded.previous = {}, {}
+    bounded.tokenize_batch(["조선의 수도는 한양이었다."])
+    bounded.tokenize_batch(["서울은 한강을"])
+    assert set(bounded.previous) == {"조선의", "수도는", "한양이었다."} and set(bounded.cache) == {"서울은", "한강을"}
+    calls.clear()
+    assert bounded.tokenize_batch(["수도는 서울은"]) == free.tokenize_batch(["수도는 서울은"])
+    assert calls == [] and "수도는" in bounded.cache
 
 
 class _StreamingLSH:
