@@ -44,8 +44,8 @@ from common.config import load_config
 
 
 def suites(cfg) -> dict:
-    from eval.suites import load_suite
     from rag.data import load_questions
+    from rag.data.suites import load_suite
 
     root = cfg.data.root
     comp = [q for q in load_questions(root / "competition/train.csv", labels=root / "competition/train_sources.csv")

@@ -71,7 +71,7 @@ DEFAULT_POS_TAGS = ["NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "XR", "MAG", "S
 
 
 class BM25Config(Section):
-    tokenizer: Literal["kiwi", "whitespace"] = "kiwi"
+    tokenizer: str = Field("kiwi", description="BM25 tokenizer (knowledge_base.tokenizers: kiwi | whitespace).")
     pos_tags: list[str] = Field(default_factory=lambda: list(DEFAULT_POS_TAGS),
                                 description="Kiwi POS tags kept as index terms (prefix match, e.g. 'VV').")
     oov_handling: Literal["none", "rule", "chr", "chr_freq", "chr_freq_branch", "chr_freq_consistency"] = Field(
@@ -101,7 +101,7 @@ class EncoderConfig(Section):
 
 
 class DenseIndexConfig(Section):
-    index: Literal["flat", "hnsw", "ivf"] = "flat"
+    index: str = Field("flat", description="FAISS index (knowledge_base.faiss_index: flat | hnsw | ivf).")
     dtype: Literal["float32", "float16"] = Field("float32", description="On-disk embedding dtype.")
     shard_size: int = Field(1024, ge=1, description="Chunks embedded per resumable shard.")
     hnsw_m: int = Field(32, ge=2, description="HNSW links per node.")
@@ -126,7 +126,7 @@ class KBConfig(Section):
 # --------------------------------------------------------------------------- retrieval
 class RetrievalConfig(Section):
     kb: str | None = Field(None, description="Knowledge-base directory built by knowledge_base.build.")
-    method: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    method: str = Field("hybrid", description="Retriever (retrievers: bm25 | dense | hybrid).")
     top_k: int = Field(5, ge=1)
     candidates: int = Field(50, ge=1, description="Per-stage candidates before fusion/reranking.")
     fusion: Literal["rrf", "convex"] = "rrf"
@@ -266,7 +266,7 @@ class FinetuneConfig(Section):
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
     max_length: int = Field(1024, ge=32, description="Tokens; the passage is trimmed, never question/choices/answer.")
     shuffle_copies: int = Field(0, ge=0, description="Choice-shuffled copies per question (original kept).")
-    context: bool = Field(False, description="Put retrieved context (retrieval.kb) in social training prompts.")
+    context: bool = Field(False, description="Retrieve for training prompts as prediction does (retrieval.kb; questions routed to 사회).")
     gradient_checkpointing: bool = True
     eval_steps: int = Field(0, ge=0, description="Dev accuracy every N steps; 0 = every epoch.")
     save_steps: int = Field(0, ge=0, description="Checkpoint every N steps; 0 = with each evaluation.")
@@ -292,10 +292,16 @@ class RunConfig(Section):
         return self
 
     def resolve_path(self, path: str | Path) -> Path:
-        """Resolve a config path; 'data:...' is relative to ``data.root``."""
+        """Resolve a config path: ``data:REL`` is relative to ``data.root``, ``cache:REL`` to the user cache
+        (``$CSAT_CACHE_DIR`` or ``~/.cache/csat-rag``), anything else is a path (``~`` expanded). Every path field
+        is read through it (``llm.model: cache:NAME`` names a model asset fetched into that cache on first use)."""
         s = str(path)
         if s.startswith("data:"):
             return Path(self.data.root) / s[len("data:"):].lstrip("/")
+        if s.startswith("cache:"):
+            from .paths import cache_dir
+
+            return cache_dir() / s[len("cache:"):].lstrip("/")
         return Path(s).expanduser()
 
 

@@ -28,11 +28,14 @@ from common.config import (
     safe_yaml_load,
 )
 from common.rundir import LOCK, run_lock, write_atomic
+from knowledge_base.manifest import KBError
+from rag.assembly import Assembly
+from rag.data.suites import SUITES
+from rag.questions import check_leakage, describe, questions_for_run
 
 from .charts import grouped_bars
 from .metrics import mcnemar
 from .report import write_report
-from .suites import SUITES, questions_for
 
 #: a variant's name is a directory inside --out: no path separators, no leading dot
 VARIANT_NAME = re.compile(r"[A-Za-z0-9가-힣][A-Za-z0-9가-힣_.-]*")
@@ -88,31 +91,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base, variants = load_grid(args.grid)
         cfgs = {name: variant_config(cfg, ov, name) for name, ov in variants.items()}
-        qs, source, sha = questions_for(cfg, args.data, args.labels, args.suite, args.limit)
-    except (ConfigError, ValueError) as e:
+        parts = Assembly()  # one LLM; routers, retrievers, scorers and retrieved documents shared where configs agree
+        qs, identity = questions_for_run(cfg, args.data, args.labels, args.suite, args.limit)
+    except (ConfigError, ValueError, KBError, OSError) as e:
         fail(str(e))
     for name, c in cfgs.items():
         if config_hash(c.llm) != config_hash(cfg.llm):
             fail(f"variant {name!r} changes llm.*: every variant must share the model (loaded once); run such "
                  f"comparisons as separate eval.run calls (or combine them with eval.ensemble)")
     with run_lock(args.out):  # one ablation at a time writes into --out
-        return _ablate(args, cfg, base, variants, cfgs, qs, source, sha)
+        return _ablate(args, parts, cfg, base, variants, cfgs, qs, identity)
 
 
-def _ablate(args, cfg, base, variants, cfgs, qs, source, sha) -> int:
-    from rag.assembly import Assembly
+def _ablate(args, parts, cfg, base, variants, cfgs, qs, identity) -> int:
     from rag.hints import generate_hints
     from rag.predict import predict
 
-    parts = Assembly()  # one LLM; routers, retrievers, scorers and retrieved documents shared where configs agree
     llm = parts.llm(cfg)
+    source = describe(identity)[0]
     grid_text = args.grid.read_text(encoding="utf-8")
     saved = args.out / "grid.yaml"
     if args.resume and saved.exists() and saved.read_text(encoding="utf-8") != grid_text:
         fail(f"--resume refused: {args.out} ran another grid ({saved} differs from {args.grid}); choose another --out",
              2)
     write_atomic(saved, grid_text)
-    data = {"suite": args.suite} if args.suite else {"path": source, "sha256": sha}
     results: dict[str, dict] = {}
     correct: dict[str, dict[str, bool]] = {}
     failed: dict[str, str] = {}
@@ -123,8 +125,9 @@ def _ablate(args, cfg, base, variants, cfgs, qs, source, sha) -> int:
             generate_hints(llm, qs, hpath, batch_size=vcfg.llm.batch_size, max_new_tokens=64)
         run_dir = args.out / name
         try:
-            records = predict(vcfg, qs, run_dir, resume=args.resume and run_dir.exists(),
-                              pipeline=parts.pipeline(vcfg), data=data)
+            check_leakage(qs, [parts.knowledge_base(vcfg)])  # each variant's own knowledge base
+            records = predict(parts.pipeline(vcfg), qs, run_dir, resume=args.resume and run_dir.exists(),
+                              data=identity)
         except Exception as e:  # noqa: BLE001  (one variant's failure is reported; the others still run)
             failed[name] = describe_error(e)
             continue

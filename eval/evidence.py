@@ -28,12 +28,15 @@ from tqdm.auto import tqdm
 from common.cli import add_config_args, command, config_from_args, fail, positive_float, positive_int
 from common.config import ConfigError, RunConfig, config_hash
 from knowledge_base.manifest import KBError, read_manifest
+from rag.assembly import Assembly
 from rag.data import DataError, Question
-from rag.evidence import EvidenceAnswerer, EvidenceResult, refuse_leakage
+from rag.data.suites import SUITES
+from rag.evidence import EvidenceAnswerer, EvidenceResult
+from rag.questions import describe, questions_for_run
 from rag.record import Prediction, write_details
+from retrievers.base import RETRIEVERS
 
 from .report import result_line, write_report
-from .suites import SUITES, questions_for
 
 COVERAGE_STEPS = tuple(range(10, 101, 10))
 
@@ -117,17 +120,12 @@ def evidence_section(questions, docs, results, records, curve, n_examples: int =
     return lines
 
 
-def evidence_baseline(cfg: RunConfig, questions: list[Question], batch: int = 64) -> list[Prediction]:
-    """The retrieval-only answerer's records on ``questions`` (``eval.run``'s baseline row): the run's KB and
-    retrieval settings, every question (route ignored)."""
-    from rag.assembly import Assembly
-
-    retriever = Assembly().retriever(cfg.model_copy(update={"router": cfg.router.model_copy(
-        update={"name": "always-social"})}))
-    refuse_leakage(retriever.kb, questions)
-    ans = EvidenceAnswerer(retriever, top_k=cfg.retrieval.top_k, temperature=cfg.scoring.evidence_temperature)
-    docs, results = answer_in_batches(ans, questions, batch, progress=False)
-    return evidence_records(questions, docs, results)
+def evidence_baseline(parts, cfg: RunConfig, questions: list[Question], batch: int = 64) -> list[Prediction]:
+    """The retrieval-only answerer's records on ``questions`` (``eval.run``'s baseline row): the run's own
+    knowledge base, retriever and retrieval cache (``parts``: the run's ``rag.assembly.Assembly``), every
+    question answered from the evidence whatever its route."""
+    pipe = parts.pipeline(cfg.model_copy(update={"scoring": cfg.scoring.model_copy(update={"method": "evidence"})}))
+    return [r for b in range(0, len(questions), batch) for r in pipe.run(questions[b:b + batch])]
 
 
 def answer_in_batches(ans: EvidenceAnswerer, questions: list[Question], batch: int, progress: bool):
@@ -141,14 +139,10 @@ def answer_in_batches(ans: EvidenceAnswerer, questions: list[Question], batch: i
     return docs, results
 
 
-def run_evidence(cfg: RunConfig, questions: list[Question], out: Path, top_k: int, temperature: float,
+def run_evidence(retriever, questions: list[Question], out: Path, top_k: int, temperature: float,
                  provenance: dict, batch: int = 64, progress: bool = True) -> dict:
-    from rag.assembly import Assembly
-
-    retriever = Assembly().retriever(cfg)
-    if retriever is None:
-        raise ConfigError("retrieval.kb is not set (give --kb DIR)")
-    refuse_leakage(retriever.kb, questions)
+    """Answer ``questions`` from the evidence ``retriever`` finds (the command's assembly built it) and write
+    the report into ``out``."""
     ans = EvidenceAnswerer(retriever, top_k=top_k, temperature=temperature)
     docs, results = answer_in_batches(ans, questions, batch, progress)
     out.mkdir(parents=True, exist_ok=True)
@@ -175,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suite", default=None, choices=SUITES.names())
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--limit", type=positive_int, default=None)
-    ap.add_argument("--method", choices=["bm25", "dense", "hybrid"], default=None,
+    ap.add_argument("--method", choices=RETRIEVERS.names(), default=None,
                     help="retriever (default: retrieval.method, or bm25 when the KB has no dense index)")
     ap.add_argument("--top-k", type=positive_int, default=5, help="chunks retrieved per choice")
     ap.add_argument("--temperature", type=positive_float, default=0.1, help="softmax temperature over support shares")
@@ -186,11 +180,16 @@ def main(argv: list[str] | None = None) -> int:
         method = args.method or cfg.retrieval.method
         if args.method is None and method != "bm25" and "dense" not in man:
             method = "bm25"
-        cfg.retrieval.kb, cfg.retrieval.method = str(args.kb), method
-        qs, source, sha = questions_for(cfg, args.data, args.labels, args.suite, args.limit)
-        prov = {"data": source, "data_sha256": sha or "(suite)", "kb": str(args.kb), "retrieval": method,
+        cfg = cfg.model_copy(update={  # every question is answered from the evidence: the evidence scorer's needs
+            "retrieval": cfg.retrieval.model_copy(update={"kb": str(args.kb), "method": method}),
+            "scoring": cfg.scoring.model_copy(update={"method": "evidence"})})
+        parts = Assembly()
+        qs, identity = questions_for_run(cfg, args.data, args.labels, args.suite, args.limit,
+                                         kbs=[parts.knowledge_base(cfg)])
+        source, sha = describe(identity)
+        prov = {"data": source, "data_sha256": sha, "kb": str(args.kb), "retrieval": method,
                 "top_k": args.top_k, "config_hash": config_hash(cfg), "answerer": "rag.evidence (no LLM)"}
-        m = run_evidence(cfg, qs, args.out, args.top_k, args.temperature, prov)
+        m = run_evidence(parts.retriever(cfg), qs, args.out, args.top_k, args.temperature, prov)
     except (ConfigError, DataError, KBError, FileNotFoundError, ValueError) as e:
         fail(str(e))
     print(f"wrote {args.out / 'report.md'}, metrics.json, coverage.png", file=sys.stderr)

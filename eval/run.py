@@ -20,10 +20,10 @@ from common.cli import add_config_args, command, config_from_args, fail, positiv
 from common.config import config_hash
 from knowledge_base.manifest import KBError, library_versions
 from rag.data import DataError
+from rag.data.suites import SUITES
 from rag.record import RecordError, read_run
 
 from .report import result_line, write_report
-from .suites import SUITES, questions_for
 
 
 def check_complete(run_dir: Path, records, allow_partial: bool = False) -> None:
@@ -81,20 +81,27 @@ def main(argv: list[str] | None = None) -> int:
             check_complete(args.predictions, records, args.allow_partial)
             prov["predictions"] = str(args.predictions)
         else:
-            from rag.predict import predict
+            from rag.assembly import Assembly
+            from rag.predict import check_out, predict
+            from rag.questions import describe, questions_for_run
 
-            qs, source, sha = questions_for(cfg, args.data, args.labels, args.suite, args.limit)
+            check_out(args.out, args.resume)
+            parts = Assembly()  # the run and its retrieval-only baseline share the knowledge base and retrievals
+            baseline = cfg.retrieval.kb and args.evidence_baseline
+            qs, identity = questions_for_run(cfg, args.data, args.labels, args.suite, args.limit,
+                                             kbs=[parts.knowledge_base(cfg, always=baseline)])
+            pipe = parts.pipeline(cfg)
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "question_ids.txt").write_text("\n".join(q.id for q in qs) + "\n", encoding="utf-8")
-            data = {"suite": args.suite} if args.suite else {"path": source, "sha256": sha}
-            records = predict(cfg, qs, args.out, resume=args.resume, data=data)
-            if cfg.retrieval.kb and args.evidence_baseline:
+            records = predict(pipe, qs, args.out, resume=args.resume, data=identity)
+            if baseline:
                 from .evidence import evidence_baseline
 
-                baselines["retrieval-only (no LLM)"] = evidence_baseline(cfg, qs)
+                baselines["retrieval-only (no LLM)"] = evidence_baseline(parts, cfg, qs)
             summary = json.loads((args.out / "summary.json").read_text())
-            prov |= {"data": source, "data_sha256": sha or "(suite; ids in question_ids.txt)",
-                     "model": summary.get("model"), "prompt_template_hash": summary.get("prompt_template_hash")}
+            source, sha = describe(identity)
+            prov |= {"data": source, "data_sha256": sha, "model": summary.get("model"),
+                     "prompt_template_hash": summary.get("prompt_template_hash")}
     except (DataError, RecordError, FileNotFoundError, FileExistsError, ValueError, KBError, OSError) as e:
         fail(str(e))
     m = write_report(args.out, prov, records, baselines)

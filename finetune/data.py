@@ -1,16 +1,21 @@
 """Training data: questions from any loader, mixed with weights, competition-dev excluded, choice-shuffled
-copies, tokenized with the inference prompt builder and an answer-only label mask."""
+copies, and their prompts built by the prediction pipeline itself (``rag.pipeline.Pipeline.prompted``: the same
+router, retriever, gate, hints and prompt builder as ``rag.predict``), tokenized with an answer-only label mask.
+What the model is trained on is what it will be asked."""
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 
+from tqdm.auto import tqdm
+
 from common.config import RunConfig
 from rag.data import Question, load_questions
 from rag.data.splits import competition_dev
-from rag.prompts import PromptBuilder
 
 IGNORE = -100
+#: tokens kept free for the answer label and EOS after the prompt
+ANSWER_ROOM = 8
 
 
 def load_training_questions(cfg: RunConfig, dev: list[Question] | None = None) -> tuple[list[Question], dict]:
@@ -57,6 +62,21 @@ def shuffled_copies(q: Question, k: int, rng: random.Random) -> list[Question]:
     return out
 
 
+def finetune_config(cfg: RunConfig) -> RunConfig:
+    """The run config fine-tuning builds its pipeline from: the base model (no adapter), no retrieval unless
+    ``finetune.context``, and a prompt budget that leaves room for the answer within ``finetune.max_length``
+    (``prompt.max_tokens`` when it already does: then training prompts equal prediction's)."""
+    ft = cfg.finetune
+    update: dict = {"llm": cfg.llm.model_copy(update={"adapter": None}),
+                    "prompt": cfg.prompt.model_copy(update={"max_tokens": min(cfg.prompt.max_tokens,
+                                                                               ft.max_length - ANSWER_ROOM)})}
+    if not ft.context:
+        update["retrieval"] = cfg.retrieval.model_copy(update={"kb": None})
+    elif not cfg.retrieval.kb:
+        raise ValueError("finetune.context needs retrieval.kb (a built knowledge base)")
+    return cfg.model_copy(update=update)
+
+
 @dataclass
 class Example:
     input_ids: list[int]
@@ -64,47 +84,28 @@ class Example:
     qid: str
 
 
-def encode_example(builder: PromptBuilder, q: Question, context: list[dict] | None = None,
-                   hint: str | None = None) -> Example:
+def encode_example(tok, prompt: str, q: Question) -> Example:
     """Prompt tokens (masked with -100) + the answer label tokens + EOS (trained on)."""
-    tok = builder.tok
-    prompt = builder.build(q, context, hint).text
     p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
     target = tok.encode(str(q.answer), add_special_tokens=False) + [tok.eos_token_id]
     return Example(p_ids + target, [IGNORE] * len(p_ids) + target, q.id)
 
 
-def retrieve_contexts(cfg: RunConfig, questions: list[Question]) -> dict[str, list[dict]]:
-    """Retrieved chunks (``retrieval.*`` settings, gated by ``retrieval.min_score``) for the social questions,
-    as prediction would give them, so the model learns to use or ignore 참고 자료."""
-    from rag.pipeline import retrieval_query
-    from retrievers import get_retriever
-
-    r = cfg.retrieval
-    retriever = get_retriever(r)
-    social = [q for q in questions if q.domain == "social"]
-    docs = retriever.batch_retrieve([retrieval_query(q, r.query) for q in social], r.top_k) if social else []
-    return {q.id: [{"title": d.title, "text": d.text} for d in ds if r.min_score is None or d.score >= r.min_score]
-            for q, ds in zip(social, docs)}
-
-
-def build_examples(cfg: RunConfig, tokenizer, questions: list[Question], contexts: dict[str, list[dict]] | None = None
-                   ) -> list[Example]:
-    """Tokenized examples (with ``finetune.shuffle_copies`` permuted copies); with ``finetune.context`` and no
-    ``contexts`` given, social questions get retrieved context from ``retrieval.kb``."""
-    from common.config import PromptConfig
-
-    ft = cfg.finetune
-    pcfg = PromptConfig.model_validate({**cfg.prompt.model_dump(), "max_tokens": ft.max_length - 8})
-    builder = PromptBuilder(tokenizer, pcfg)
-    if contexts is None and ft.context:
-        if not cfg.retrieval.kb:
-            raise ValueError("finetune.context needs retrieval.kb (a built knowledge base)")
-        contexts = retrieve_contexts(cfg, questions)
-    rng = random.Random(ft.seed)
-    out = []
-    for q in questions:
-        for v in shuffled_copies(q, ft.shuffle_copies, rng):
-            hint = q.hint if cfg.prompt.hints else None
-            out.append(encode_example(builder, v, (contexts or {}).get(q.id), hint))
+def training_prompts(pipe, questions: list[Question], batch: int = 64, progress: bool = False) -> list[str]:
+    """The prompt prediction would score for each question (its first choice order), built by ``pipe`` (a
+    ``rag.pipeline.Pipeline`` of ``finetune_config``)."""
+    out: list[str] = []
+    for b in tqdm(range(0, len(questions), batch), desc="training prompts", unit="batch", disable=not progress):
+        out += [variants[0][1].text for variants in pipe.prompted(questions[b:b + batch])]
     return out
+
+
+def build_examples(pipe, questions: list[Question], progress: bool = False) -> list[Example]:
+    """Tokenized examples, ``finetune.shuffle_copies`` permuted copies of each question included; a copy keeps
+    its question's hint (the hints file is keyed by the original id)."""
+    ft = pipe.cfg.finetune
+    rng = random.Random(ft.seed)
+    copies = [v for q in questions
+              for v in shuffled_copies(q.model_copy(update={"hint": pipe.hint(q)}), ft.shuffle_copies, rng)]
+    prompts = training_prompts(pipe, copies, progress=progress)
+    return [encode_example(pipe.llm.tokenizer, p, v) for p, v in zip(prompts, copies)]

@@ -1,7 +1,8 @@
 """``python -m finetune.train --config C --out DIR [--resume] [-o ...]``
 
-QLoRA/LoRA supervised fine-tuning with transformers ``Trainer``: training prompts come from the same prompt
-builder as ``rag.predict``; the target is the answer label + EOS and only those tokens carry loss; choice-
+QLoRA/LoRA supervised fine-tuning with transformers ``Trainer``: training and dev prompts are built by the
+prediction pipeline (``rag.assembly``'s router, retriever, gate, hints and prompt builder, as ``rag.predict``
+builds them; ``finetune.data.finetune_config``); the target is the answer label + EOS and only those tokens carry loss; choice-
 shuffled copies augment the data; ``llm.quantization: 4bit`` gives QLoRA (bitsandbytes NF4 +
 ``prepare_model_for_kbit_training``; runs on CPU too). Dev accuracy (logits scorer on competition-dev) is
 measured before training and at every evaluation; the best checkpoint is kept and early stopping applies.
@@ -61,21 +62,19 @@ def lora_model(model, cfg: RunConfig):
     return get_peft_model(model, lcfg)
 
 
-def make_dev_eval(cfg: RunConfig, llm, dev_questions):
-    """A function model → dev accuracy with the rag logits scorer on pre-built prompts (``llm``: the base
-    model's ``HFCausalLM``; the scored model is the one being trained, in the same wrapper)."""
-    from rag.prompts import PromptBuilder
+def make_dev_eval(pipe, dev_questions):
+    """A function model → dev accuracy: the dev prompts as prediction builds them (``pipe``: the fine-tuning
+    pipeline, whose LLM is the base model's ``HFCausalLM``), scored by the logits scorer with the model being
+    trained in the same wrapper, averaged over ``scoring.permutations`` as prediction does."""
     from rag.scoring.logits import LogitsScorer
 
-    builder = PromptBuilder(llm.tokenizer, cfg.prompt.model_copy(update={"max_tokens": cfg.finetune.max_length}))
-    prompts = [builder.build(q).text for q in dev_questions]
-    n = [q.n_choices for q in dev_questions]
+    built = pipe.prompted(dev_questions)
 
     def dev_eval(model) -> float:
         was_training = model.training
         model.eval()
-        scorer = LogitsScorer(llm.with_model(model), batch_size=cfg.llm.batch_size)
-        probs = scorer.score(prompts, n)
+        scorer = LogitsScorer(pipe.llm.with_model(model), batch_size=pipe.cfg.llm.batch_size)
+        probs = pipe.score(dev_questions, built, scorer=scorer)
         if was_training:
             model.train()
         return sum(int(p.argmax()) + 1 == q.answer for p, q in zip(probs, dev_questions)) / max(len(dev_questions), 1)
@@ -123,8 +122,9 @@ def _train(cfg: RunConfig, out: Path, resume: bool, progress: bool, callbacks: l
 
     from rag.assembly import Assembly
     from rag.data.splits import competition_dev
+    from rag.evidence import refuse_leakage
 
-    from .data import build_examples, load_training_questions
+    from .data import build_examples, finetune_config, load_training_questions
 
     ft = cfg.finetune
     out = prepare_out_dir(out, cfg)
@@ -132,19 +132,23 @@ def _train(cfg: RunConfig, out: Path, resume: bool, progress: bool, callbacks: l
     if resume and not any(ckpt_dir.glob("checkpoint-*")):
         raise FileNotFoundError(f"--resume: no checkpoint in {ckpt_dir}")
     t0 = time.time()
-    base = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"adapter": None})})
-    parts = Assembly(share_prompt_scores=False)  # the model changes while training: never reuse a score
-    llm = parts.llm(base)
-    tok = llm.tokenizer
+    run_cfg = finetune_config(cfg)
+    parts = Assembly()
     dev_all = competition_dev(cfg) if (ft.exclude_dev or ft.dev_limit) else []
     questions, data_report = load_training_questions(cfg, dev_all)
     if not questions:
         raise ValueError("no training questions (check finetune.datasets)")
-    examples = build_examples(cfg, tok, questions)
-    train_ds = Dataset.from_list([{"input_ids": e.input_ids, "labels": e.labels} for e in examples])
-
     dev_qs = dev_all[: ft.dev_limit] if ft.dev_limit else []
-    dev_eval = make_dev_eval(cfg, llm, dev_qs) if dev_qs else None
+    # routed, retrieved, gated and built as prediction does (the same parts); dev questions checked for leakage
+    kb = parts.knowledge_base(run_cfg)
+    if kb is not None and dev_qs:
+        refuse_leakage(kb, dev_qs)
+    pipe = parts.pipeline(run_cfg)
+    llm = pipe.llm
+    tok = llm.tokenizer
+    examples = build_examples(pipe, questions, progress=progress)
+    train_ds = Dataset.from_list([{"input_ids": e.input_ids, "labels": e.labels} for e in examples])
+    dev_eval = make_dev_eval(pipe, dev_qs) if dev_qs else None
     before = dev_eval(llm.model) if (dev_eval and not resume) else None
 
     model = lora_model(llm.model, cfg)

@@ -2,3 +2,6 @@
 
 Build with ``python -m knowledge_base.build``; open with ``KnowledgeBase.load(dir)``.
 """
+
+# the registries whose names a config's kb.* fields take (``common.registry.FIELDS``)
+from . import encoders, faiss_index, sources, tokenizers  # noqa: F401

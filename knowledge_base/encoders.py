@@ -10,7 +10,7 @@ import numpy as np
 from common.config import EncoderConfig
 from common.registry import Registry
 
-ENCODERS: Registry[type] = Registry("encoder backend")
+ENCODERS: Registry[type] = Registry("encoder backend", field="kb.encoder.backend")
 
 
 class Encoder:

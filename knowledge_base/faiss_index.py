@@ -10,7 +10,7 @@ import numpy as np
 from common.config import DenseIndexConfig
 from common.registry import Registry
 
-INDEXES: Registry = Registry("FAISS index type")
+INDEXES: Registry = Registry("FAISS index type", field="kb.dense.index")
 
 
 def gpu_available() -> bool:

@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from common.components import CHECKS
 from common.limits import MAX_INPUT_ENV, MAX_RECORD_ENV, describe, max_input_bytes, max_record_chars
 from common.registry import Registry
 
 from .documents import Document
 
 SourceReader = Callable[..., Iterator[Document]]
-SOURCES: Registry[SourceReader] = Registry("knowledge-base source")
+SOURCES: Registry[SourceReader] = Registry("knowledge-base source", field="kb.sources[].name")
 
 
 class SourceError(ValueError):
@@ -300,3 +301,17 @@ def read_source(name: str, path: Path, limit: int | None = None, **options: Any)
     except UnicodeDecodeError as e:
         raise SourceError(f"{path}: source {name!r} is not valid UTF-8 (byte 0x{e.object[e.start]:02x} at offset "
                           f"{e.start} of the file being read); convert it, e.g. `iconv -f cp949 -t utf-8`") from None
+
+
+def _source_option_errors(cfg) -> list[str]:
+    """Options of ``kb.sources[]`` the named reader does not accept (a typo is an error, not ignored)."""
+    errors = []
+    for i, src in enumerate(cfg.kb.sources or []):
+        try:
+            check_options(src.name, src.options)
+        except ValueError as e:
+            errors.append(f"kb.sources[{i}].options: {e}")
+    return errors
+
+
+CHECKS.append(_source_option_errors)

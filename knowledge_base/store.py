@@ -114,14 +114,21 @@ class KnowledgeBase:
             what = f"{'.'.join(map(str, first['loc']))}: {first['msg']}" if first else str(e)
             return KBError(f"{self.dir}: the manifest's {stage} settings are invalid ({what}); rebuild that stage")
 
+        from .faiss_index import INDEXES
+        from .tokenizers import TOKENIZERS
+
+        def named(registry, value: str, field: str) -> None:
+            if value not in registry:
+                raise ValueError(f"{field}: unknown {registry.kind} {value!r}")
+
         if self.has_bm25:
             try:
-                self.bm25_config  # noqa: B018  (validated on first use; here, now)
-            except (ValidationError, KeyError, TypeError) as e:
+                named(TOKENIZERS, self.bm25_config.tokenizer, "tokenizer")
+            except (ValidationError, KeyError, TypeError, ValueError) as e:
                 raise bad("bm25", e) from None
         if self.has_dense:
             try:
-                self.dense_config  # noqa: B018
+                named(INDEXES, self.dense_config.index, "index")
                 EncoderConfig.model_validate(self.manifest["dense"]["encoder_config"])
                 dim, n = int(self.manifest["dense"]["dim"]), int(self.manifest["dense"]["n"])
             except (ValidationError, KeyError, TypeError, ValueError) as e:
@@ -153,9 +160,10 @@ class KnowledgeBase:
     def __len__(self) -> int:
         return len(self.chunks)
 
-    def cap_queries(self, queries: list[str]) -> list[str]:
-        """Cut queries longer than ``max_query_chars`` (a pasted book must not tokenize for minutes)."""
-        cap = self.max_query_chars
+    def cap_queries(self, queries: list[str], cap: int | None = None) -> list[str]:
+        """Cut queries longer than ``cap`` (default ``max_query_chars``): a pasted book must not tokenize for
+        minutes."""
+        cap = cap or self.max_query_chars
         long = [i for i, q in enumerate(queries) if len(q) > cap]
         if not long:
             return queries
@@ -198,13 +206,15 @@ class KnowledgeBase:
                           f"{len(self.chunks)}; rebuild the bm25 stage")
         return index
 
-    def search_bm25(self, queries: list[str], k: int, n_threads: int = 1, index=None) -> list[list[Hit]]:
+    def search_bm25(self, queries: list[str], k: int, n_threads: int = 1, index=None,
+                    max_query_chars: int | None = None) -> list[list[Hit]]:
         """Top-k chunks per query by BM25; a query with no index terms gets no hits (and a warning).
         ``n_threads`` > 1 scores large batches in threads (a small batch runs in this thread: starting a pool
         costs more than scoring a query). ``index``: another (bm25s index, tokenizer) over the same chunks
-        (``knowledge_base.build.bm25_index``) instead of the stored one."""
+        (``knowledge_base.build.bm25_index``) instead of the stored one. ``max_query_chars``: see
+        ``cap_queries``."""
         bm25, tokenizer = index if index is not None else (self.bm25, self.tokenizer)
-        queries = self.cap_queries(queries)
+        queries = self.cap_queries(queries, max_query_chars)
         tokens = tokenizer.tokenize_batch(queries)
         vocab = bm25.vocab_dict
         ids = [[vocab[t] for t in toks if t in vocab] for toks in tokens]
@@ -279,9 +289,10 @@ class KnowledgeBase:
         except ValueError as e:
             raise KBError(f"{e}; rebuild the dense stage") from None
 
-    def search_dense(self, queries: list[str], k: int, query_vectors: np.ndarray | None = None
-                     ) -> list[list[Hit]]:
-        vec = self.encoder.encode_queries(self.cap_queries(queries)) if query_vectors is None else query_vectors
+    def search_dense(self, queries: list[str], k: int, query_vectors: np.ndarray | None = None,
+                     max_query_chars: int | None = None) -> list[list[Hit]]:
+        vec = self.encoder.encode_queries(self.cap_queries(queries, max_query_chars)) if query_vectors is None \
+            else query_vectors
         scores, idx = self.faiss_index.search(np.ascontiguousarray(vec, dtype=np.float32), min(k, len(self)))
         return [[Hit(int(i), float(s)) for i, s in zip(ri, rs) if i >= 0] for ri, rs in zip(idx, scores)]
 

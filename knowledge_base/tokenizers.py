@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from common.config import DEFAULT_POS_TAGS, BM25Config
 from common.registry import Registry
 
-TOKENIZERS: Registry[type] = Registry("BM25 tokenizer")
+TOKENIZERS: Registry[type] = Registry("BM25 tokenizer", field="kb.bm25.tokenizer")
 # recorded in the manifest: an index must be queried with the analysis that built it
 KIWI_ANALYSIS = "per-word, spaced forms split"
 

@@ -1,6 +1,9 @@
 """The one place a run is assembled: ``Assembly`` builds the LLM, router, retriever (with its reranker), scorer
 and hints of a ``RunConfig`` and keeps each part keyed by a fingerprint of the config sections it depends on,
-so that runs that share a part (ablation variants, fine-tuning's dev scoring, the demo) load it once.
+so that runs that share a part (ablation variants, ``eval.run``'s retrieval-only baseline, fine-tuning) load it
+once. What a config needs built is decided by ``rag.pipeline.needs`` alone. Each command owns one ``Assembly``;
+library functions (``rag.predict.predict``, ``eval.evidence.evidence_baseline``) receive its parts. Paths
+(``retrieval.kb``, ``router.model``, ``prompt.hints_path``) are resolved with ``RunConfig.resolve_path``.
 
     parts = Assembly()
     pipe = parts.pipeline(cfg)           # a Pipeline wired from cached parts
@@ -10,7 +13,8 @@ so that runs that share a part (ablation variants, fine-tuning's dev scoring, th
 |---|---|---|
 | LLM | ``rag.llm.load_llm(cfg.llm)`` | ``config_hash(cfg.llm)`` |
 | router | ``make_router(cfg.router, llm)`` | ``cfg.router`` (+ the LLM for ``router.name: llm``) |
-| retriever | ``retrievers.get_retriever(cfg.retrieval)`` | ``retriever.fingerprint`` (KB + retrieval settings) |
+| knowledge base | ``KnowledgeBase.load(retrieval.kb)`` | its resolved directory (+ ``trust_remote_code``) |
+| retriever | ``retrievers.get_retriever(cfg.retrieval, kb)`` | ``retriever.fingerprint`` (KB + retrieval settings) |
 | scorer | ``make_scorer(llm, cfg.scoring)`` | LLM + ``cfg.scoring`` |
 | hints | ``rag.prompts.hints_file.load_hints(prompt.hints_path)`` | the hints file |
 
@@ -20,42 +24,30 @@ pipeline never imports this module.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from common.config import RunConfig, config_dict, config_hash
 from common.hashing import short_hash
 
 from .llm import LLM
-from .pipeline import Pipeline
+from .pipeline import Pipeline, needs
 from .router.base import Router
 
 
-def needs_retriever(cfg: RunConfig) -> bool:
-    """Whether the run retrieves: a KB is set and either some question can be routed to 사회 or the answers
-    come from the knowledge base (``scoring.method: evidence`` answers every question from it)."""
-    return bool(cfg.retrieval.kb) and (cfg.router.name != "always-korean" or cfg.scoring.method == "evidence")
-
-
-def needs_llm(cfg: RunConfig) -> bool:
-    """Whether the run loads an LLM: not for the retrieval-only answerer (unless the router is the LLM)."""
-    return cfg.scoring.method != "evidence" or cfg.router.name == "llm"
-
-
 class Assembly:
-    def __init__(self, llm: LLM | None = None, share_prompt_scores: bool = True):
-        """``llm``: an already loaded LLM, used for every config whose ``llm`` section it was loaded from.
-        ``share_prompt_scores``: identical prompts are scored once across pipelines (logits scoring)."""
+    def __init__(self, llm: LLM | None = None):
+        """``llm``: an already loaded LLM, used for every config whose ``llm`` section it was loaded from. Identical
+        prompts are scored once across the pipelines of one assembly (a scorer per LLM and scoring section)."""
         self.llms: dict[str, LLM] = {}
         if llm is not None:
             self.llms[config_hash(llm.config)] = llm
         self.routers: dict[str, Router] = {}
+        self.kbs: dict[tuple[str, bool], Any] = {}
         self.retrievers: dict[str, Any] = {}
         self._retriever_keys: dict[str, str] = {}  # retrieval section → retriever fingerprint
         self.scorers: dict[str, Any] = {}
         self.hints: dict[str, dict[str, str]] = {}
         self.retrieval_cache: dict[str, list] = {}
-        self.share_prompt_scores = share_prompt_scores
 
     # ------------------------------------------------------------------ parts
     def llm(self, cfg: RunConfig) -> LLM:
@@ -67,24 +59,42 @@ class Assembly:
         return self.llms[key]
 
     def router(self, cfg: RunConfig) -> Router:
-        from .router import make_router
+        from .router.base import ROUTERS, make_router
 
-        uses_llm = cfg.router.name == "llm"
+        uses_llm = ROUTERS.get(cfg.router.name).needs_llm
         key = short_hash([config_dict(cfg.router), config_hash(cfg.llm) if uses_llm else None])
         if key not in self.routers:
-            self.routers[key] = make_router(cfg.router, llm=self.llm(cfg) if uses_llm else None)
+            section = cfg.router
+            if section.model:  # data:/cache: resolved; shipped:NAME and plain paths come back as written
+                section = section.model_copy(update={"model": str(cfg.resolve_path(section.model))})
+            self.routers[key] = make_router(section, llm=self.llm(cfg) if uses_llm else None)
         return self.routers[key]
 
-    def retriever(self, cfg: RunConfig):
-        """The configured retriever, or None when the run never retrieves (no KB, or ``always-korean``)."""
-        if not needs_retriever(cfg):
+    def knowledge_base(self, cfg: RunConfig, always: bool = False):
+        """The knowledge base ``retrieval.kb`` names (``data:``/``cache:`` resolved), loaded once per directory; None
+        when the run retrieves nothing (``always``: whenever one is set — the retrieval-only baseline's)."""
+        if not cfg.retrieval.kb or not (always or needs(cfg).retriever):
             return None
-        section = short_hash([str(Path(cfg.retrieval.kb).resolve()), config_dict(cfg.retrieval)])
+        path = cfg.resolve_path(cfg.retrieval.kb)
+        key = (str(path.resolve()), cfg.retrieval.trust_remote_code)
+        if key not in self.kbs:
+            from knowledge_base.store import KnowledgeBase
+
+            self.kbs[key] = KnowledgeBase.load(path, trust_remote_code=cfg.retrieval.trust_remote_code)
+        return self.kbs[key]
+
+    def retriever(self, cfg: RunConfig):
+        """The configured retriever (with its reranker), or None when the run never retrieves (no KB, or a router
+        that never routes to 사회 and a scorer that needs no evidence)."""
+        kb = self.knowledge_base(cfg)
+        if kb is None:
+            return None
+        section = short_hash([str(kb.dir.resolve()), config_dict(cfg.retrieval)])
         fp = self._retriever_keys.get(section)
         if fp is None:
             from retrievers import get_retriever
 
-            r = get_retriever(cfg.retrieval)
+            r = get_retriever(cfg.retrieval, kb)
             fp = self._retriever_keys[section] = r.fingerprint
             self.retrievers.setdefault(fp, r)
         return self.retrievers[fp]
@@ -92,10 +102,11 @@ class Assembly:
     def scorer(self, cfg: RunConfig):
         from .scoring import make_scorer
 
-        key = short_hash([config_hash(cfg.llm) if needs_llm(cfg) else None, config_dict(cfg.scoring)])
+        llm = needs(cfg).llm
+        key = short_hash([config_hash(cfg.llm) if llm else None, config_dict(cfg.scoring)])
         if key not in self.scorers:
-            s = make_scorer(self.llm(cfg) if needs_llm(cfg) else None, cfg.scoring)
-            if self.share_prompt_scores and hasattr(s, "cache"):
+            s = make_scorer(self.llm(cfg) if llm else None, cfg.scoring)
+            if hasattr(s, "cache"):
                 s.cache = {}
             self.scorers[key] = s
         return self.scorers[key]
@@ -117,11 +128,11 @@ class Assembly:
         # before any model loads
         retriever = self.retriever(cfg)
         hints = self.hints_for(cfg)
-        if needs_llm(cfg):  # a missing template file or an unknown placeholder in it
+        if needs(cfg).llm:  # a missing template file or an unknown placeholder in it
             from .prompts.templates import load_template
 
             load_template(cfg.prompt.template)
         router = self.router(cfg)
-        llm = self.llm(cfg) if needs_llm(cfg) else None
+        llm = self.llm(cfg) if needs(cfg).llm else None
         return Pipeline(cfg, llm, router, retriever, hints, scorer=self.scorer(cfg),
                         retrieval_cache=self.retrieval_cache)

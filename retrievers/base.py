@@ -4,7 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.registry import Registry
 from knowledge_base.store import Hit, KnowledgeBase
+
+#: retriever classes by ``retrieval.method``; each registers where it is defined
+RETRIEVERS: Registry[type] = Registry("retriever", field="retrieval.method", lazy={
+    "bm25": "retrievers.sparse_dense:BM25Retriever", "dense": "retrievers.sparse_dense:DenseRetriever",
+    "hybrid": "retrievers.hybrid:HybridRetriever"})
 
 
 @dataclass
@@ -38,8 +44,17 @@ class Retriever:
     #: what decides this retriever's results (``factory.retriever_fingerprint``); set by ``get_retriever``
     fingerprint: str = ""
 
-    def __init__(self, kb: KnowledgeBase):
-        self.kb = kb
+    #: the knowledge-base stages it searches
+    stages: tuple[str, ...] = ()
+
+    def __init__(self, kb: KnowledgeBase, max_query_chars: int | None = None):
+        """``max_query_chars``: longer queries are cut (default: the store's ``KnowledgeBase.max_query_chars``)."""
+        self.kb, self.max_query_chars = kb, max_query_chars
+
+    @classmethod
+    def from_config(cls, kb: KnowledgeBase, cfg) -> Retriever:
+        """The retriever a ``RetrievalConfig`` describes (each class reads the settings it has)."""
+        return cls(kb, max_query_chars=cfg.max_query_chars)
 
     def batch_retrieve(self, queries: list[str], k: int = 5) -> list[list[RetrievedDoc]]:
         raise NotImplementedError

@@ -1,53 +1,27 @@
 """``get_retriever(cfg.retrieval, kb)``: retrievers chosen by name, FlashRAG-style."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from common.config import RetrievalConfig, config_dict
 from common.hashing import short_hash
 from common.paths import check_model_ref
-from common.registry import Registry
 from knowledge_base.manifest import KBError
 from knowledge_base.store import KnowledgeBase
 
-from .base import Retriever
-from .hybrid import HybridRetriever
-from .sparse_dense import BM25Retriever, DenseRetriever
-
-RETRIEVERS: Registry[Callable[[KnowledgeBase, RetrievalConfig], Retriever]] = Registry("retriever")
-
-
-@RETRIEVERS.register("bm25")
-def _bm25(kb: KnowledgeBase, cfg: RetrievalConfig) -> Retriever:
-    return BM25Retriever(kb)
-
-
-@RETRIEVERS.register("dense")
-def _dense(kb: KnowledgeBase, cfg: RetrievalConfig) -> Retriever:
-    return DenseRetriever(kb)
-
-
-@RETRIEVERS.register("hybrid")
-def _hybrid(kb: KnowledgeBase, cfg: RetrievalConfig) -> Retriever:
-    return HybridRetriever(kb, fusion=cfg.fusion, rrf_k=cfg.rrf_k, alpha=cfg.alpha, norm=cfg.norm,
-                           candidates=cfg.candidates)
-
+from .base import RETRIEVERS, Retriever
 
 #: retrieval settings that do not change which documents a query gets (they are applied per call or after)
 PER_CALL_FIELDS = frozenset({"kb", "top_k", "min_score", "query", "trust_remote_code"})
-
-#: the knowledge-base stages each method searches
-NEEDED_STAGES = {"bm25": ("bm25",), "dense": ("dense",), "hybrid": ("bm25", "dense")}
 
 
 def check_stages(kb: KnowledgeBase, method: str) -> None:
     """Refuse, before any model loads, a KB that lacks a stage ``method`` searches; say what would work."""
     have = {"bm25": kb.has_bm25, "dense": kb.has_dense}
-    missing = [s for s in NEEDED_STAGES[method] if not have[s]]
+    missing = [s for s in RETRIEVERS.get(method).stages if not have[s]]
     if not missing:
         return
-    usable = [m for m, need in NEEDED_STAGES.items() if all(have[s] for s in need)]
+    usable = [m for m in RETRIEVERS if all(have[s] for s in RETRIEVERS.get(m).stages)]
     alt = f"use -o retrieval.method={usable[0]}, or " if usable else ""
     raise KBError(f"retrieval.method={method} needs the {' and '.join(missing)} stage of {kb.dir}, which it does "
                   f"not have: {alt}build it with `python -m knowledge_base.build --config <the KB's config> "
@@ -72,11 +46,11 @@ def get_retriever(cfg: RetrievalConfig, kb: KnowledgeBase | str | Path | None = 
         kb = cfg.kb
     if not isinstance(kb, KnowledgeBase):
         kb = KnowledgeBase.load(kb, trust_remote_code=cfg.trust_remote_code)
-    else:
-        kb.trust_remote_code = kb.trust_remote_code or cfg.trust_remote_code
+    elif cfg.trust_remote_code and not kb.trust_remote_code:
+        raise ValueError(f"retrieval.trust_remote_code is set but the knowledge base {kb.dir} was loaded without "
+                         f"it: load it with KnowledgeBase.load(..., trust_remote_code=True)")
     check_stages(kb, cfg.method)
-    kb.max_query_chars = cfg.max_query_chars
-    retriever = RETRIEVERS.get(cfg.method)(kb, cfg)
+    retriever = RETRIEVERS.get(cfg.method).from_config(kb, cfg)
     if cfg.reranker:
         from .rerank import RerankingRetriever
 

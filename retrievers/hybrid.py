@@ -12,15 +12,21 @@ _DEFAULT = RetrievalConfig()  # the documented defaults, so that a retriever bui
 
 class HybridRetriever(Retriever):
     name = "hybrid"
+    stages = ("bm25", "dense")
 
     def __init__(self, kb: KnowledgeBase, fusion: str = _DEFAULT.fusion, rrf_k: int = _DEFAULT.rrf_k,
                  alpha: float = _DEFAULT.alpha, norm: str = _DEFAULT.norm, candidates: int = _DEFAULT.candidates,
-                 n_threads: int = 1):
-        super().__init__(kb)
+                 n_threads: int = 1, max_query_chars: int | None = None):
+        super().__init__(kb, max_query_chars)
         if fusion not in ("rrf", "convex"):
             raise ValueError(f"unknown fusion {fusion!r} (rrf | convex)")
         self.fusion, self.rrf_k, self.alpha, self.norm = fusion, rrf_k, alpha, norm
         self.candidates, self.n_threads = candidates, n_threads
+
+    @classmethod
+    def from_config(cls, kb: KnowledgeBase, cfg: RetrievalConfig) -> HybridRetriever:
+        return cls(kb, fusion=cfg.fusion, rrf_k=cfg.rrf_k, alpha=cfg.alpha, norm=cfg.norm, candidates=cfg.candidates,
+                   max_query_chars=cfg.max_query_chars)
 
     def fuse(self, stage_hits) -> list[tuple[int, float]]:
         if self.fusion == "rrf":
@@ -33,7 +39,7 @@ class HybridRetriever(Retriever):
         """``stage_hits`` (``{"bm25": [...], "dense": [...]}`` per query) may be passed to reuse a cache."""
         n = max(k, self.candidates)
         if stage_hits is None:
-            queries = self.kb.cap_queries(queries)  # once for both stages: one warning per long query
+            queries = self.kb.cap_queries(queries, self.max_query_chars)  # once for both: one warning a query
             bm = self.kb.search_bm25(queries, n, n_threads=self.n_threads)
             de = self.kb.search_dense(queries, n)
             stage_hits = [{"bm25": b, "dense": d} for b, d in zip(bm, de)]

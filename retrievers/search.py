@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         fail("--kb and -o retrieval.kb both name the knowledge base: give one", 2)
     cfg = config_from_args(args, [f"retrieval.kb={args.kb}"] if args.kb else [])
     try:
-        retriever = get_retriever(cfg.retrieval)
+        retriever = get_retriever(cfg.retrieval, cfg.resolve_path(cfg.retrieval.kb) if cfg.retrieval.kb else None)
     except (KBError, ValueError) as e:
         fail(str(e))
     k = args.k or cfg.retrieval.top_k

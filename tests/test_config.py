@@ -1,3 +1,4 @@
+import rag  # noqa: F401  (the stage packages declare the registries a config names)
 import pytest
 import yaml
 
@@ -70,6 +71,9 @@ def test_shipped_configs_load():
     ("data.format=csvv", r"data\.format: unknown question format 'csvv'; choose one of auto, "),
     ("prompt.template=defualt", r"prompt\.template: unknown prompt template 'defualt'"),
     ("kb.encoder.backend=st", r"kb\.encoder\.backend: unknown encoder backend 'st'"),
+    ("retrieval.method=hybird", r"retrieval\.method: unknown retriever 'hybird'; choose one of bm25, dense, hybrid"),
+    ("kb.bm25.tokenizer=kiwii", r"kb\.bm25\.tokenizer: unknown BM25 tokenizer 'kiwii'"),
+    ("kb.dense.index=hnws", r"kb\.dense\.index: unknown FAISS index type 'hnws'"),
 ])
 def test_component_names_are_checked_when_the_config_loads(override, needle):
     with pytest.raises(ConfigError, match=needle):

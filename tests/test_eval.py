@@ -117,8 +117,8 @@ def test_ablation_grid_three_variants_on_six_questions(tmp_path, tiny_qwen_dir, 
 
 def test_suites_and_dev_split(data_root):
     from common.config import load_config
-    from eval.suites import load_suite
     from rag.data.splits import competition_train, stratified_split
+    from rag.data.suites import load_suite
 
     cfg = load_config(None)
     dev = load_suite("competition-dev", cfg)

@@ -21,7 +21,7 @@ def test_label_mask_covers_exactly_the_answer_tokens(tok, train_rows):
     from rag.prompts import PromptBuilder
 
     q = train_rows[0]
-    ex = encode_example(PromptBuilder(tok), q)
+    ex = encode_example(tok, PromptBuilder(tok).build(q).text, q)
     answer = tok.encode(str(q.answer), add_special_tokens=False) + [tok.eos_token_id]
     trained = [i for i, lab in enumerate(ex.labels) if lab != IGNORE]
     assert trained == list(range(len(ex.input_ids) - len(answer), len(ex.input_ids)))
@@ -39,15 +39,22 @@ def test_shuffled_copies_keep_answer_text(train_rows):
             assert c.choices != q.choices and c.id.startswith(q.id + "#perm")
 
 
+def _pipe(cfg):
+    from finetune.data import finetune_config
+    from rag.assembly import Assembly
+
+    return Assembly().pipeline(finetune_config(cfg))
+
+
 def test_max_length_trims_passage_not_question_choices_answer(tiny_qwen_dir, tok, train_rows):
-    cfg = load_config(None, ["finetune.max_length=200", "finetune.shuffle_copies=1"])
+    cfg = load_config(None, [f"llm.model={tiny_qwen_dir}", "finetune.max_length=200", "finetune.shuffle_copies=1"])
     q = max(train_rows, key=lambda q: len(q.paragraph))
-    exs = build_examples(cfg, tok, [q])
+    exs = build_examples(_pipe(cfg), [q])
     assert len(exs) == 2
     for ex in exs:
         text = tok.decode(ex.input_ids)
         assert q.question.strip() in text and all(c in text for c in q.choices)
-        assert ex.labels[-2] != IGNORE
+        assert len(ex.input_ids) <= 200 and ex.labels[-2] != IGNORE
 
 
 def _cfg(tiny_qwen_dir, data, **extra):
@@ -150,15 +157,33 @@ def test_qlora_4bit_runs_on_cpu(tmp_path, tiny_qwen_dir, overfit_set):
     assert s["global_step"] == 3 and s["first_loss"] > 0 and (tmp_path / "q/adapter_model.safetensors").exists()
 
 
-def test_training_prompts_get_retrieved_context_for_social(tok, train_rows, small_kb, tiny_qwen_dir):
-    cfg = load_config(None, [f"retrieval.kb={small_kb[0]}", "finetune.context=true", "retrieval.top_k=2",
-                             "finetune.max_length=4096", "retrieval.candidates=20"])
+def test_training_prompts_are_the_prediction_prompts(tmp_path, tok, train_rows, small_kb, tiny_qwen_dir):
+    """For the same question and config, the fine-tuning prompt is the one prediction scores (routed by the
+    router, not the gold label; retrieved per choice, gated, with the hints file's hint), answer aside."""
+    from finetune.data import training_prompts
+    from rag.assembly import Assembly
+
     social = next(q for q in train_rows if q.domain == "social")
     korean = next(q for q in train_rows if q.domain == "korean")
-    ex_s, ex_k = build_examples(cfg, tok, [social, korean])
-    assert "참고 자료:" in tok.decode(ex_s.input_ids) and "참고 자료:" not in tok.decode(ex_k.input_ids)
+    hints = tmp_path / "hints.jsonl"
+    hints.write_text(json.dumps({"id": social.id, "hint": "핵심: 시대 순서"}, ensure_ascii=False) + "\n",
+                     encoding="utf-8")
+    cfg = load_config(None, [f"llm.model={tiny_qwen_dir}", f"retrieval.kb={small_kb[0]}", "finetune.context=true",
+                             "retrieval.top_k=2", "retrieval.query=per_choice", "finetune.max_length=4096",
+                             "prompt.max_tokens=2048", "retrieval.candidates=20", "prompt.hints=true",
+                             f"prompt.hints_path={hints}", "finetune.shuffle_copies=0"])
+    pipe = _pipe(cfg)
+    trained = training_prompts(pipe, [social, korean])
+    predicted = Assembly().pipeline(cfg).prompted([social, korean])
+    assert trained == [variants[0][1].text for variants in predicted]
+    assert "참고 자료" in trained[0] and "핵심: 시대 순서" in trained[0] and "참고 자료" not in trained[1]
+    ex_s, _ = build_examples(pipe, [social, korean])
+    assert tok.decode(ex_s.input_ids).startswith(trained[0])
+    # routed by the router: a social question the router sends to 국어 gets no context, whatever its label
+    as_korean = _pipe(cfg.model_copy(update={"router": cfg.router.model_copy(update={"name": "always-korean"})}))
+    assert "참고 자료" not in training_prompts(as_korean, [social])[0]
     with pytest.raises(ValueError, match="retrieval.kb"):
-        build_examples(load_config(None, ["finetune.context=true"]), tok, [social])
+        _pipe(load_config(None, [f"llm.model={tiny_qwen_dir}", "finetune.context=true"]))
 
 
 def test_training_data_leaves_competition_dev_out_by_default():

@@ -137,7 +137,6 @@ def test_score_cache_reuses_identical_prompts(llm, train_rows):
 
 class _FirstLabelBias:
     """A scorer with a pure position bias: 0.7 on whichever choice is shown first, 0.1 on each other one."""
-    needs_llm = True
 
     def __init__(self):
         self.prompts = []
@@ -158,7 +157,7 @@ def test_permutations_are_scored_and_mapped_back_to_the_original_order(llm, k, e
 
     cfg = load_config(None, ["router.name=always-korean", f"scoring.permutations={k}"])
     scorer = _FirstLabelBias()
-    pipe = Pipeline(cfg, llm, make_router(cfg.router), scorer=scorer)
+    pipe = Pipeline(cfg, llm, make_router(cfg.router), None, {}, scorer)
     q = Question(id="p", question="무엇인가?", choices=["가", "나", "다", "라"], answer=1)
     probs = pipe.score([q], pipe.prompts([q], [[]]))[0]
     np.testing.assert_allclose(probs, expected)
@@ -190,13 +189,13 @@ def test_retrieval_query_modes_send_what_they_name(llm, mode, expected):
 
     cfg = load_config(None, ["router.name=always-social", f"retrieval.query={mode}"])
     retriever = _RecordingRetriever()
-    pipe = Pipeline(cfg, llm, make_router(cfg.router), retriever=retriever, scorer=_FirstLabelBias())
+    pipe = Pipeline(cfg, llm, make_router(cfg.router), retriever, {}, _FirstLabelBias())
     q = Question(id="w", paragraph="세종은 한글을 만들었다.", question="어느 왕인가?", choices=["태조", "세종"],
                  question_plus="<보기> 집현전", answer=2)
     pipe.retrieve([q], pipe.route([q]))
     assert retriever.queries == [expected]
     korean = Pipeline(load_config(None, ["router.name=always-korean", f"retrieval.query={mode}"]), llm,
-                      make_router(load_config(None, ["router.name=always-korean"]).router), retriever=retriever,
-                      scorer=_FirstLabelBias())
+                      make_router(load_config(None, ["router.name=always-korean"]).router), retriever, {},
+                      _FirstLabelBias())
     korean.retrieve([q], korean.route([q]))
     assert retriever.queries == [expected]  # nothing more was asked

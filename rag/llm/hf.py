@@ -16,7 +16,7 @@ import numpy as np
 
 from common.config import LLMConfig
 
-from .base import LLM, LLM_BACKENDS, Generation
+from .base import LLM, Generation
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,6 @@ class HFCausalLM(LLM):
         return res  # type: ignore[return-value]
 
 
-@LLM_BACKENDS.register("hf")
 def load_hf(cfg: LLMConfig) -> HFCausalLM:
     import torch
     from transformers import AutoModelForCausalLM

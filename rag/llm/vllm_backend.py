@@ -13,7 +13,7 @@ import numpy as np
 
 from common.config import LLMConfig
 
-from .base import LLM, LLM_BACKENDS, Generation
+from .base import LLM, Generation
 
 TOP_LOGPROBS = 20
 
@@ -68,7 +68,6 @@ class VLLMCausalLM(LLM):
         return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]
 
 
-@LLM_BACKENDS.register("vllm")
 def load_vllm(cfg: LLMConfig) -> VLLMCausalLM:
     try:
         from vllm import LLM as VLLMEngine

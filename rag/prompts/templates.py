@@ -61,11 +61,22 @@ class PromptTemplate(BaseModel):
         return self
 
 
-TEMPLATES: Registry[PromptTemplate] = Registry("prompt template")
-TEMPLATES.register("default")(PromptTemplate(name="default"))
-TEMPLATES.register("korean-baseline")(PromptTemplate(name="korean-baseline", order=(
-    "passage", "question", "question_plus", "choices", "instruction")))
-TEMPLATES.register("english")(PromptTemplate(
+def is_template_file(value: str) -> bool:
+    """A ``prompt.template`` value that names a YAML file (checked when it is loaded) rather than a template."""
+    return value.endswith((".yaml", ".yml")) or "/" in value
+
+
+TEMPLATES: Registry[PromptTemplate] = Registry("prompt template", field="prompt.template", accepts=is_template_file)
+
+
+def _builtin(t: PromptTemplate) -> None:
+    TEMPLATES.register(t.name)(t)
+
+
+_builtin(PromptTemplate(name="default"))
+_builtin(PromptTemplate(name="korean-baseline", order=("passage", "question", "question_plus", "choices",
+                                                       "instruction")))
+_builtin(PromptTemplate(
     name="english", system="Read the passage and answer the question.", passage="Passage:\n{paragraph}",
     question_plus="<Example>:\n{question_plus}", question="Question:\n{question}", choices_header="Choices:",
     context_header="Reference material:", choice_context_header="(for choice {label})", hint="Hint:\n{hint}",

@@ -12,7 +12,9 @@ from common.registry import Registry
 from ..data.question import Question
 
 KOREAN, SOCIAL = "korean", "social"
-ROUTERS: Registry[type] = Registry("router")
+ROUTERS: Registry[type] = Registry("router", field="router.name", lazy={
+    "classifier": "rag.router.classifier:ClassifierRouter", "keywords": "rag.router.keywords:KeywordRouter",
+    "llm": "rag.router.llm_router:LLMRouter"})
 
 
 @dataclass
@@ -25,6 +27,10 @@ class Route:
 
 class Router:
     name = "base"
+    #: whether it can send a question down the 사회 path (a run whose router cannot needs no retriever)
+    routes_social = True
+    #: whether it asks the run's LLM
+    needs_llm = False
 
     def __init__(self, cfg: RouterConfig | None = None, **_):
         self.cfg = cfg or RouterConfig(name=self.name)
@@ -72,12 +78,11 @@ class AlwaysSocial(Router):
 @ROUTERS.register("always-korean")
 class AlwaysKorean(Router):
     name = "always-korean"
+    routes_social = False
 
     def p_social(self, questions):
         return [0.0] * len(questions)
 
 
 def make_router(cfg: RouterConfig, llm=None) -> Router:
-    from . import classifier, keywords, llm_router  # noqa: F401  (register)
-
     return ROUTERS.get(cfg.name)(cfg, llm=llm)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .artifact import RouterArtifact, RouterArtifactError
-from .base import ROUTERS, Router
+from .base import Router
 from .features import FeatureExtractor
 from .model import LinearModel, has_passages, sigmoid
 from .second_opinion import with_second_opinion
@@ -38,7 +38,6 @@ def router_path(model: str) -> Path:
     return Path(model).expanduser()
 
 
-@ROUTERS.register("classifier")
 class ClassifierRouter(Router):
     name = "classifier"
 

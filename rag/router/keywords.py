@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from .base import ROUTERS, Router
+from .base import Router
 
 KOREAN_CUES = ("윗글", "위 글", "위의 글", "이 글", "글쓴이", "필자", "화자", "서술자", "시적 대상", "작품", "시어",
                "㉠", "㉡", "ⓐ", "ⓑ", "[A]", "[B]", "밑줄 친", "문맥", "서술상", "표현상", "발음", "음운", "품사",
@@ -16,7 +16,6 @@ SOCIAL_CUES = ("왕", "조선", "고려", "신라", "백제", "고구려", "삼�
 _TOKEN = re.compile(r"\s+")
 
 
-@ROUTERS.register("keywords")
 class KeywordRouter(Router):
     """p(social) = (s + 1) / (s + k + 2), where k and s count distinct cues of each kind in the question,
     choices and <보기> (passage cues count half)."""

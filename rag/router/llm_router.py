@@ -4,15 +4,15 @@ from __future__ import annotations
 from common.config import PromptConfig, ScoringConfig
 
 from ..data.question import Question
-from .base import ROUTERS, Router
+from .base import Router
 
 ROUTER_QUESTION = ("위 문제를 풀려면 무엇이 필요한가? 지문만 읽고 풀 수 있으면 1, 지문 밖의 배경 지식(역사, 사회, 경제, "
                    "정치, 지리 등)이 필요하면 2.")
 
 
-@ROUTERS.register("llm")
 class LLMRouter(Router):
     name = "llm"
+    needs_llm = True
 
     def __init__(self, cfg=None, llm=None, **_):
         super().__init__(cfg)

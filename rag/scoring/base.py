@@ -10,13 +10,17 @@ import numpy as np
 from common.config import ScoringConfig
 from common.registry import Registry
 
-SCORERS: Registry[type] = Registry("scorer")
+SCORERS: Registry[type] = Registry("scorer", field="scoring.method", lazy={
+    "logits": "rag.scoring.logits:LogitsScorer", "generate": "rag.scoring.generate:GenerateScorer",
+    "evidence": "rag.scoring.evidence:EvidenceScorer"})
 _CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩"
 _LABEL_RE = re.compile(r"(10|[1-9])|([①-⑩])")
 
 
 class Scorer:
     name = "base"
+    #: whether it scores prompts with an LLM (the retrieval-only answerer does not)
+    needs_llm = True
 
     def __init__(self, llm, cfg: ScoringConfig | None = None, batch_size: int | None = None):
         self.llm = llm
@@ -37,6 +41,4 @@ def parse_label(text: str, n: int) -> int | None:
 
 
 def make_scorer(llm, cfg: ScoringConfig) -> Scorer:
-    from . import evidence, generate, logits  # noqa: F401  (register)
-
     return SCORERS.get(cfg.method)(llm, cfg)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import SCORERS, Scorer
+from .base import Scorer
 
 
-@SCORERS.register("evidence")
 class EvidenceScorer(Scorer):
     name = "evidence"
     needs_llm = False

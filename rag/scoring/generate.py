@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import SCORERS, Scorer, parse_label
+from .base import Scorer, parse_label
 from .logits import LogitsScorer
 
 
-@SCORERS.register("generate")
 class GenerateScorer(Scorer):
     name = "generate"
 

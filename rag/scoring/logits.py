@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import SCORERS, Scorer
+from .base import Scorer
 
 
 def choice_labels(n: int) -> list[str]:
     return [str(i) for i in range(1, n + 1)]
 
 
-@SCORERS.register("logits")
 class LogitsScorer(Scorer):
     name = "logits"
 

@@ -1,4 +1,4 @@
-"""Named evaluation suites over ../shared/data, each with domain/subject labels from the loaders.
+"""Named question suites over ../shared/data (``--suite NAME`` of ``rag.predict`` and the ``eval`` commands), each with domain/subject labels from the loaders.
 
 | suite          | questions |
 |----------------|-----------|
@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from common.config import RunConfig
-from common.hashing import sha256_tree
 from common.registry import Registry
-from rag.data import Question, load_questions
-from rag.data.loaders import parse_bucket_spec
-from rag.data.splits import competition_dev, interleave_by_domain
+
+from .loaders import load_questions
+from .question import Question
+from .splits import competition_dev, interleave_by_domain
 
 SUITES: Registry[Callable[[RunConfig], list[Question]]] = Registry("evaluation suite")
 KMMLU_SOCIAL = ("korean-history", "Economics", "Political-Science-and-Sociology", "Law", "Criminal-Law",
@@ -56,20 +55,3 @@ def kmmlu_social(cfg: RunConfig) -> list[Question]:
 
 def load_suite(name: str, cfg: RunConfig) -> list[Question]:
     return SUITES.get(name)(cfg)
-
-
-def questions_for(cfg: RunConfig, data: str | None, labels: str | None, suite: str | None, limit: int | None):
-    if suite:
-        qs = load_suite(suite, cfg)
-        source = f"suite:{suite}"
-        sha = None
-    else:
-        if not data:
-            raise ValueError("give --data PATH or --suite NAME")
-        qs = load_questions(data, format=cfg.data.format, strict=cfg.data.strict, labels=labels)
-        source = data
-        sha = sha256_tree(Path(parse_bucket_spec(data)[0]))
-    qs = qs[:limit] if limit else qs
-    if not qs:
-        raise ValueError(f"no questions to evaluate in {source}")
-    return qs, source, sha
