@@ -275,6 +275,10 @@ class FinetuneConfig(Section):
     seed: int = Field(42, ge=0)
 
 
+#: path prefixes every path field reads (``RunConfig.resolve_path``)
+PREFIXES = ("data:", "cache:")
+
+
 class RunConfig(Section):
     data: DataConfig = Field(default_factory=DataConfig)
     kb: KBConfig = Field(default_factory=KBConfig)

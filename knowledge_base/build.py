@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from common.cli import add_config_args, command, config_from_args, fail, prepare_out_dir
-from common.config import RunConfig
+from common.config import PREFIXES, RunConfig
 
 from .bm25_build import build_bm25
 from .chunk_stage import commit_chunks, write_chunks
@@ -88,7 +88,7 @@ def stage_dense(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
     from .faiss_index import build_index, save_index
 
     chunks = open_chunks(out, man)
-    enc = make_encoder(cfg.kb.encoder)
+    enc = make_encoder(encoder_config(cfg))
     dcfg = cfg.kb.dense
     previous = out / PREVIOUS_DIR
     if dcfg.reuse_from:
@@ -106,7 +106,7 @@ def stage_dense(cfg: RunConfig, out: Path, man: dict[str, Any], progress: bool =
     for rel in (EMB_FILE, FAISS_FILE):
         forget_files(man, rel)
     record_files(out, man, [out / EMB_FILE, out / FAISS_FILE])
-    man["dense"] = {"encoder": enc.describe(), "encoder_config": json.loads(cfg.kb.encoder.model_dump_json()),
+    man["dense"] = {"encoder": enc.describe(), "encoder_config": json.loads(encoder_config(cfg).model_dump_json()),
                     "index_config": json.loads(dcfg.model_dump_json()), "dim": enc.dim, "n": int(index.ntotal)}
     if reuse is not None:
         man["dense"]["reused"] = {"from": str(dcfg.reuse_from or previous), "vectors": reuse.copied}
@@ -182,9 +182,15 @@ def index_settings(bm25_config: dict) -> dict:
     return {k: v for k, v in bm25_config.items() if k != "num_workers"}
 
 
+def encoder_config(cfg: RunConfig):
+    """``kb.encoder`` with its model path resolved (``data:``/``cache:``): what the store records and queries with."""
+    e = cfg.kb.encoder
+    return e.model_copy(update={"model": str(cfg.resolve_path(e.model))}) if e.model.startswith(PREFIXES) else e
+
+
 def same_encoder(man: dict, cfg: RunConfig) -> bool:
     """Whether the store's dense stage was embedded with the encoder ``cfg`` asks for."""
-    return man.get("dense", {}).get("encoder_config") == json.loads(cfg.kb.encoder.model_dump_json())
+    return man.get("dense", {}).get("encoder_config") == json.loads(encoder_config(cfg).model_dump_json())
 
 
 def pending_stages(man: dict, cfg: RunConfig, stages: list[str]) -> list[str]:

@@ -3,7 +3,8 @@ and hints of a ``RunConfig`` and keeps each part keyed by a fingerprint of the c
 so that runs that share a part (ablation variants, ``eval.run``'s retrieval-only baseline, fine-tuning) load it
 once. What a config needs built is decided by ``rag.pipeline.needs`` alone. Each command owns one ``Assembly``;
 library functions (``rag.predict.predict``, ``eval.evidence.evidence_baseline``) receive its parts. Paths
-(``retrieval.kb``, ``router.model``, ``prompt.hints_path``) are resolved with ``RunConfig.resolve_path``.
+(``retrieval.kb``, ``retrieval.reranker``, ``router.model``, ``llm.model``, ``llm.adapter``, ``prompt.hints_path``) are
+resolved with ``RunConfig.resolve_path`` (``data:``, ``cache:``).
 
     parts = Assembly()
     pipe = parts.pipeline(cfg)           # a Pipeline wired from cached parts
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.config import RunConfig, config_dict, config_hash
+from common.config import PREFIXES, RunConfig, config_dict, config_hash
 from common.hashing import short_hash
 
 from .llm import LLM
@@ -40,7 +41,7 @@ class Assembly:
         prompts are scored once across the pipelines of one assembly (a scorer per LLM and scoring section)."""
         self.llms: dict[str, LLM] = {}
         if llm is not None:
-            self.llms[config_hash(llm.config)] = llm
+            self.llms[config_hash(llm.requested)] = llm
         self.routers: dict[str, Router] = {}
         self.kbs: dict[tuple[str, bool], Any] = {}
         self.retrievers: dict[str, Any] = {}
@@ -55,7 +56,7 @@ class Assembly:
         if key not in self.llms:
             from .llm import load_llm
 
-            self.llms[key] = load_llm(cfg.llm)
+            self.llms[key] = load_llm(cfg.llm, resolve=cfg.resolve_path)
         return self.llms[key]
 
     def router(self, cfg: RunConfig) -> Router:
@@ -94,7 +95,10 @@ class Assembly:
         if fp is None:
             from retrievers import get_retriever
 
-            r = get_retriever(cfg.retrieval, kb)
+            rcfg = cfg.retrieval
+            if rcfg.reranker and rcfg.reranker.startswith(PREFIXES):
+                rcfg = rcfg.model_copy(update={"reranker": str(cfg.resolve_path(rcfg.reranker))})
+            r = get_retriever(rcfg, kb)
             fp = self._retriever_keys[section] = r.fingerprint
             self.retrievers.setdefault(fp, r)
         return self.retrievers[fp]

@@ -79,3 +79,43 @@ def test_every_registered_name_is_its_components_name():
         reg.register("a")(len)
     with pytest.raises(KeyError, match="available: a"):
         reg.get("b")
+
+
+def test_path_fields_read_data_and_cache_prefixes(tmp_path, monkeypatch, small_kb):
+    """``retrieval.kb`` and ``router.model`` take ``data:`` (the data root) and ``cache:`` (the user cache) like
+    every other path field; the assembly loads the knowledge base they name once."""
+    import shutil
+
+    from common.config import load_config
+    from rag.assembly import Assembly
+    from rag.router.classifier import SHIPPED_DIR
+
+    monkeypatch.setenv("CSAT_CACHE_DIR", str(tmp_path / "cache"))
+    shutil.copytree(small_kb[0], tmp_path / "cache" / "kbs" / "small")
+    shutil.copytree(small_kb[0], tmp_path / "data" / "kb")
+    shutil.copytree(SHIPPED_DIR / "default", tmp_path / "cache" / "routers" / "mine")
+    for ref, where in (("cache:kbs/small", tmp_path / "cache" / "kbs" / "small"), ("data:kb", tmp_path / "data" / "kb")):
+        cfg = load_config(None, [f"retrieval.kb={ref}", f"data.root={tmp_path / 'data'}", "retrieval.method=bm25",
+                                 "router.model=cache:routers/mine"])
+        parts = Assembly()
+        kb = parts.knowledge_base(cfg)
+        assert kb.dir.resolve() == where.resolve() and parts.retriever(cfg).kb is kb
+        assert parts.router(cfg).artifact.meta == parts.router(load_config(None)).artifact.meta
+    with pytest.raises(Exception, match="no router directory"):
+        Assembly().router(load_config(None, ["router.model=cache:routers/none"]))
+
+
+def test_llm_paths_read_prefixes_and_a_loaded_llm_is_reused(tiny_qwen_dir):
+    """``llm.model: data:REL`` loads the model under the data root; an assembly handed that loaded LLM uses it for
+    the config it was loaded for (keyed by the section as written, not the resolved path)."""
+    from common.config import load_config
+    from rag.assembly import Assembly
+    from rag.llm import load_llm
+
+    cfg = load_config(None, [f"data.root={tiny_qwen_dir.parent}", f"llm.model=data:{tiny_qwen_dir.name}",
+                             "llm.dtype=float32"])
+    llm = load_llm(cfg.llm, resolve=cfg.resolve_path)
+    assert llm.config.model == str(tiny_qwen_dir) and llm.requested.model == f"data:{tiny_qwen_dir.name}"
+    assert Assembly(llm).llm(cfg) is llm
+    with pytest.raises(KeyError, match="no model asset of that name"):
+        load_llm(load_config(None, ["llm.model=cache:nope"]).llm)

@@ -1,7 +1,7 @@
-import rag  # noqa: F401  (the stage packages declare the registries a config names)
 import pytest
 import yaml
 
+import rag  # noqa: F401  (the stage packages declare the registries a config names)
 from common.config import ConfigError, RunConfig, config_hash, load_config, save_config
 from common.paths import DATA_ROOT_ENV, default_data_root
 

