@@ -27,7 +27,7 @@ from typing import Self
 import numpy as np
 
 from .documents import Chunk
-from .manifest import KBError
+from .errors import KBError
 
 CHUNKS_FILE = "chunks.jsonl"
 OFFSETS_FILE = "chunks.offsets.npy"

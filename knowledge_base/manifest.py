@@ -26,16 +26,14 @@ from typing import Any
 from common.cli import command
 from common.hashing import sha256_file
 
+from .errors import KBError
+
 MANIFEST = "manifest.json"
 #: 2: chunks read in place (``chunk_store``: offsets and block digests beside ``chunks.jsonl``); 1: chunks loaded whole
 FORMAT_VERSION = 2
 #: files a quick load checks by size only: memory-mapped arrays read a few postings or rows at a time (and the chunk
 #: records, whose 64 KiB blocks are hashed as they are read). Every other file is read whole or parsed, and hashed.
 MAPPED = ("chunks.jsonl", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy", "embeddings.npy")
-
-
-class KBError(RuntimeError):
-    """A knowledge-base directory is missing, mismatched or corrupt."""
 
 
 def library_versions() -> dict[str, str]:
