@@ -119,3 +119,26 @@ def test_llm_paths_read_prefixes_and_a_loaded_llm_is_reused(tiny_qwen_dir):
     assert Assembly(llm).llm(cfg) is llm
     with pytest.raises(KeyError, match="no model asset of that name"):
         load_llm(load_config(None, ["llm.model=cache:nope"]).llm)
+
+
+def test_retrievers_read_their_settings_and_leave_the_knowledge_base_alone(small_kb):
+    """Two retrievers over one loaded knowledge base cut queries at their own ``retrieval.max_query_chars``; neither
+    writes it (or ``trust_remote_code``) onto the store."""
+    import warnings
+
+    from common.config import RetrievalConfig
+    from knowledge_base.store import KnowledgeBase
+    from retrievers import get_retriever
+
+    kb = KnowledgeBase.load(small_kb[0])
+    short = get_retriever(RetrievalConfig(method="bm25", max_query_chars=20), kb)
+    long = get_retriever(RetrievalConfig(method="hybrid", max_query_chars=5000), kb)
+    query = "세종 " * 100
+    for r, cut in ((short, True), (long, False)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r.batch_retrieve([query], 3)
+        assert any("cut to" in str(w.message) for w in caught) is cut
+    assert kb.max_query_chars == KnowledgeBase.max_query_chars and kb.trust_remote_code is False
+    with pytest.raises(ValueError, match="loaded without it"):
+        get_retriever(RetrievalConfig(method="bm25", trust_remote_code=True), kb)

@@ -107,19 +107,35 @@ def test_evidence_scoring_needs_no_llm_and_the_coverage_report(small_kb, kb, tmp
     assert (out / "coverage.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_eval_run_reports_the_retrieval_only_baseline(small_kb, tiny_qwen_dir, kb, tmp_path, capsys):
+def test_eval_run_reports_the_retrieval_only_baseline(small_kb, tiny_qwen_dir, kb, tmp_path, capsys, monkeypatch):
+    """The baseline row is the retrieval-only answerer on the run's own knowledge base (loaded once), retriever and
+    retrieval cache: with per-choice queries the run already asked, it retrieves nothing more."""
+    from common.config import RetrievalConfig
     from eval.run import main as run
+    from knowledge_base.store import KnowledgeBase
     from rag.data import write_jsonl
+    from rag.evidence import EvidenceAnswerer
+    from retrievers import get_retriever
+    from retrievers.base import SingleStageRetriever
 
     pos, neg, _ = _questions(kb)
     data = write_jsonl([pos, neg], tmp_path / "two.jsonl")
+    ans = EvidenceAnswerer(get_retriever(RetrievalConfig(method="bm25"), kb), top_k=5)
+    expected = [int(np.argmax(r.probs)) + 1 for r in ans.score([pos, neg], ans.retrieve([pos, neg]))]
+    loads, asked = [], []
+    load, retrieve = KnowledgeBase.load.__func__, SingleStageRetriever.batch_retrieve
+    monkeypatch.setattr(KnowledgeBase, "load", classmethod(lambda cls, *a, **k: loads.append(a) or load(cls, *a, **k)))
+    monkeypatch.setattr(SingleStageRetriever, "batch_retrieve",
+                        lambda self, qs, k=5: asked.append(len(qs)) or retrieve(self, qs, k))
     assert run(["--data", str(data), "--out", str(tmp_path / "ev"), "-o", f"llm.model={tiny_qwen_dir}",
-                "-o", f"retrieval.kb={small_kb[0]}", "-o", "retrieval.method=bm25",
+                "-o", f"retrieval.kb={small_kb[0]}", "-o", "retrieval.method=bm25", "-o", "retrieval.query=per_choice",
                 "-o", "router.name=always-social", "-o", "prompt.max_tokens=768"]) == 0
     capsys.readouterr()
+    assert len(loads) == 1 and asked == [8]  # the 8 choices, asked once, by the run; the baseline used the cache
     m = json.loads((tmp_path / "ev/metrics.json").read_text())
     b = m["baselines"]["retrieval-only (no LLM)"]
-    assert b["n"] == 2 and 0 <= b["accuracy"] <= 1
+    assert expected[0] == 2 and b["n"] == 2
+    assert b["accuracy"] == pytest.approx(sum(p == q.answer for p, q in zip(expected, [pos, neg])) / 2)
     assert "Baselines on the same questions: chance" in (tmp_path / "ev/report.md").read_text()
     assert "retrieval-only (no LLM)" in (tmp_path / "ev/report.md").read_text()
 
