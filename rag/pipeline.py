@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -72,6 +73,18 @@ def needs(cfg: RunConfig) -> Needs:
                  evidence=evidence)
 
 
+class Prepared(NamedTuple):
+    """What a batch of questions gets before scoring: routes, retrieved docs (per question, for the prompt),
+    per-choice docs, evidence, the docs kept by the gate and the built prompt variants (the last two None when the
+    answers come from the knowledge base)."""
+    routes: list
+    retrieved: list
+    per_choice: dict
+    evidence: list
+    kept: list | None = None
+    built: list | None = None
+
+
 class Pipeline:
     """The stages of one run over parts it is handed (``rag.assembly.Assembly`` builds and shares them)."""
 
@@ -79,8 +92,7 @@ class Pipeline:
                  retrieval_cache: dict[str, list] | None = None):
         self.cfg, self.llm, self.router, self.retriever, self.scorer = cfg, llm, router, retriever, scorer
         self.needs = needs(cfg)
-        self.llm_free = self.needs.answers_from_kb
-        if self.llm_free and retriever is None:
+        if self.needs.answers_from_kb and retriever is None:
             raise ValueError("scoring.method=evidence answers from the knowledge base: set retrieval.kb")
         self.builder = PromptBuilder(llm.tokenizer, cfg.prompt) if llm is not None else None
         self.answerer = EvidenceAnswerer(retriever, cfg.retrieval.top_k, cfg.scoring.evidence_temperature) \
@@ -128,11 +140,11 @@ class Pipeline:
         if self.retriever is not None:
             social = [i for i, rt in enumerate(routes) if rt.label == SOCIAL]
             if self.answerer is not None:
-                per_choice = self.per_choice(qs, list(range(len(qs))) if self.llm_free else social)
+                per_choice = self.per_choice(qs, list(range(len(qs))) if self.needs.answers_from_kb else social)
             if r.query == "per_choice":
                 for i in social:
                     out[i] = interleave_choices(per_choice[i])
-            elif not self.llm_free:
+            elif not self.needs.answers_from_kb:
                 for i, docs in zip(social, self._batch([retrieval_query(qs[i], r.query) for i in social])):
                     out[i] = docs
         self.timing.retrieve += time.time() - t
@@ -192,23 +204,24 @@ class Pipeline:
         (choice order, prompt) variants; fine-tuning trains on these."""
         if self.builder is None:
             raise ValueError("this run builds no prompts (scoring.method answers without an LLM)")
-        return self._prepare(qs)[-1]
+        return self._prepare(qs).built
 
-    def _prepare(self, qs: Sequence[Question]):
+    def _prepare(self, qs: Sequence[Question]) -> Prepared:
         routes = self.route(qs)
         retrieved, per_choice = self.retrieve(qs, routes)
         ev = self.evidence(qs, per_choice)
-        if self.llm_free:
-            return routes, retrieved, per_choice, ev, None, None
+        if self.needs.answers_from_kb:
+            return Prepared(routes, retrieved, per_choice, ev)
         kept = [self.gate(d, e) for d, e in zip(retrieved, ev)]
-        return routes, retrieved, per_choice, ev, kept, self.prompts(qs, kept)
+        return Prepared(routes, retrieved, per_choice, ev, kept, self.prompts(qs, kept))
 
     def run(self, qs: Sequence[Question]) -> list[Prediction]:
-        routes, retrieved, per_choice, ev, kept, built = self._prepare(qs)
-        if self.llm_free:
-            probs = self.scorer.from_evidence(ev)
-            return [self._record(q, rt, interleave_choices(per_choice[i]), [], None, p)
-                    for i, (q, rt, p) in enumerate(zip(qs, routes, probs))]
+        prep = self._prepare(qs)
+        if self.needs.answers_from_kb:
+            probs = self.scorer.from_evidence(prep.evidence)
+            return [self._record(q, rt, interleave_choices(prep.per_choice[i]), [], None, p)
+                    for i, (q, rt, p) in enumerate(zip(qs, prep.routes, probs))]
+        routes, retrieved, _, ev, kept, built = prep
         probs = self.score(qs, built)
         w = self.cfg.scoring.evidence_weight
         if w > 0:  # log p = log p_llm + w · log p_evidence (renormalised), on questions with evidence
