@@ -69,8 +69,8 @@ def bm25_top(index, ids: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class KnowledgeBase:
-    """A built store, read in place: chunk records are memory-mapped and parsed when a search returns them, the
-    BM25 arrays are memory-mapped by bm25s, dense vectors by numpy.
+    """A built store, read in place: a chunk record is read (one ``pread`` through the offsets file) and parsed when a
+    search returns it, the BM25 arrays are memory-mapped by bm25s, dense vectors by numpy and FAISS.
 
     ``verify`` (every mode checks the manifest's shape and stamp, and every listed file's presence and size):
     ``quick`` (default) also hashes every file a load reads whole or hands to a parser (offsets, block digests,
