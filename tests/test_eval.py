@@ -117,17 +117,23 @@ def test_ablation_grid_three_variants_on_six_questions(tmp_path, tiny_qwen_dir, 
 
 def test_suites_and_dev_split(data_root):
     from common.config import load_config
+    from rag.data import load_questions
     from rag.data.splits import competition_train, stratified_split
     from rag.data.suites import load_suite
 
     cfg = load_config(None)
+    everything = competition_train(cfg)
     dev = load_suite("competition-dev", cfg)
     again = load_suite("competition-dev", cfg)
-    assert [q.id for q in dev] == [q.id for q in again] and len(dev) == 305
+    assert [q.id for q in dev] == [q.id for q in again]
+    assert abs(len(dev) - cfg.eval.dev_fraction * len(everything)) <= 2  # rounded per domain
     assert {q.domain for q in dev} == {"korean", "social"}
-    train, dev2 = stratified_split(competition_train(cfg), 0.15, 42)
-    assert not {q.id for q in train} & {q.id for q in dev2} and len(train) + len(dev2) == 2030
-    assert len(load_suite("kice", cfg)) == 450 and len(load_suite("click-korean", cfg)) == 650
+    train, dev2 = stratified_split(everything, 0.15, 42)
+    assert not {q.id for q in train} & {q.id for q in dev2} and len(train) + len(dev2) == len(everything)
+    assert {q.id for q in dev2} == {q.id for q in dev}  # the suite is the configured split
+    assert len(load_suite("kice", cfg)) == len(load_questions(data_root / "exams/kice"))
+    korean = load_suite("click-korean", cfg)
+    assert korean and {q.domain for q in korean} == {"korean"} and {q.metadata["group"] for q in korean} == {"Language"}
 
 
 def test_accuracy_chart_handles_perfect_and_zero_groups(tmp_path):

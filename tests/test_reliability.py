@@ -106,7 +106,7 @@ def test_labels_matching_nothing_or_too_much(tmp_path, data_root, capsys):
         load_questions(train, labels=lab)
     qs = load_questions(train, labels=lab, strict=False)
     err = capsys.readouterr().err
-    assert len(qs) == 2030 and "not-a-question" in err and "have no row in the label file" in err
+    assert len(qs) == len(load_questions(train)) and "not-a-question" in err and "have no row in the label file" in err
 
 
 @pytest.mark.parametrize("content", [HEADER, ""])
@@ -123,7 +123,8 @@ def test_a_path_with_at_sign_is_a_path(tmp_path, data_root):
     d = tmp_path / "exports@2"
     d.mkdir()
     shutil.copy(data_root / "competition/train.csv", d / "3")
-    assert len(load_questions(f"{d}/3", format="competition")) == 2030  # not bucket 2 of 3 of "exports"
+    whole = load_questions(data_root / "competition/train.csv")
+    assert len(load_questions(f"{d}/3", format="competition")) == len(whole)  # not bucket 2 of 3 of "exports"
 
 
 # --------------------------------------------------------------------------- 5. numbers have bounds
