@@ -111,12 +111,22 @@ def test_resume_continues_the_step_count(tmp_path, tiny_qwen_dir, overfit_set):
 def test_dev_accuracy_and_best_checkpoint(tmp_path, tiny_qwen_dir, overfit_set):
     from finetune.train import train
 
+    """Dev accuracy before training is prediction's own on the dev questions with the base model; after training it is
+    the best evaluation's, whose checkpoint is the one kept."""
+    from rag.data.splits import competition_dev
+
     cfg = _cfg(tiny_qwen_dir, overfit_set, max_steps=6, eval_steps=3, dev_limit=6, early_stopping_patience=2)
+    dev = competition_dev(cfg)[:6]
+    records = _pipe(cfg).run(dev)
     s = train(cfg, tmp_path / "run", progress=False)
-    assert s["dev_accuracy_before"] is not None and s["dev_accuracy_after"] is not None and s["dev_questions"] == 6
-    assert s["best_checkpoint"] is not None
+    assert s["dev_questions"] == 6
+    assert s["dev_accuracy_before"] == pytest.approx(sum(bool(r.correct) for r in records) / 6)
     log = [json.loads(x) for x in (tmp_path / "run/train_log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log if "eval_dev_accuracy" in r] == [3, 6]
+    evals = [(r["step"], r["eval_dev_accuracy"]) for r in log if "eval_dev_accuracy" in r]
+    assert [step for step, _ in evals] == [3, 6]
+    best_step, best = max(evals, key=lambda e: (e[1], -e[0]))  # the first of the best
+    assert s["dev_accuracy_after"] == pytest.approx(best)
+    assert s["best_checkpoint"].endswith(f"checkpoint-{best_step}")
 
 
 def test_merge_ties_and_full(tmp_path, tiny_qwen_dir, overfit_set):
