@@ -28,9 +28,9 @@ def check_component_names(cfg: Any) -> None:
         else:
             values = [(field, _get_dotted(cfg, field))]
         for where, name in values:
-            if name is not None and not reg.allows(str(name)):
-                errors.append(f"{where}: unknown {reg.kind} {name!r}; choose one of "
-                              f"{', '.join(sorted(reg.extra) + reg.names())}")
+            refusal = None if name is None else reg.unknown(str(name), where)
+            if refusal:
+                errors.append(refusal)
     if not errors:
         for check in CHECKS:
             errors += check(cfg)

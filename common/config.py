@@ -275,10 +275,6 @@ class FinetuneConfig(Section):
     seed: int = Field(42, ge=0)
 
 
-#: path prefixes every path field reads (``RunConfig.resolve_path``)
-PREFIXES = ("data:", "cache:")
-
-
 class RunConfig(Section):
     data: DataConfig = Field(default_factory=DataConfig)
     kb: KBConfig = Field(default_factory=KBConfig)
@@ -307,6 +303,14 @@ class RunConfig(Section):
 
             return cache_dir() / s[len("cache:"):].lstrip("/")
         return Path(s).expanduser()
+
+    def resolve_ref(self, ref: str | None) -> str | None:
+        """A model or artefact reference (``llm.model``, ``llm.adapter``, ``retrieval.reranker``,
+        ``kb.encoder.model``, ``router.model``): a ``data:``/``cache:`` path resolved by ``resolve_path``; anything
+        else (a Hub id, a local path, ``shipped:NAME``) as written."""
+        if ref is None or not ref.startswith(("data:", "cache:")):
+            return ref
+        return str(self.resolve_path(ref))
 
 
 # --------------------------------------------------------------------------- loading

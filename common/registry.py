@@ -65,6 +65,12 @@ class Registry(Generic[T]):
         """Whether a config field this registry names may hold ``value``."""
         return value in self or value in self.extra or (self.accepts is not None and self.accepts(value))
 
+    def unknown(self, value: str, where: str) -> str | None:
+        """The refusal of ``value`` in the field ``where`` (naming the choices), or None when it is allowed."""
+        if self.allows(value):
+            return None
+        return f"{where}: unknown {self.kind} {value!r}; choose one of {', '.join(sorted(self.extra) + self.names())}"
+
     def names(self) -> list[str]:
         return sorted({*self._items, *self._lazy})
 

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
             check_out(args.out, args.resume)
             parts = Assembly()  # the run and its retrieval-only baseline share the knowledge base and retrievals
-            baseline = cfg.retrieval.kb and args.evidence_baseline
+            baseline = bool(cfg.retrieval.kb) and args.evidence_baseline
             qs, identity = questions_for_run(cfg, args.data, args.labels, args.suite, args.limit,
                                              kbs=[parts.knowledge_base(cfg, always=baseline)])
             pipe = parts.pipeline(cfg)

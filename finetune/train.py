@@ -122,7 +122,7 @@ def _train(cfg: RunConfig, out: Path, resume: bool, progress: bool, callbacks: l
 
     from rag.assembly import Assembly
     from rag.data.splits import competition_dev
-    from rag.evidence import refuse_leakage
+    from rag.questions import check_leakage
 
     from .data import build_examples, finetune_config, load_training_questions
 
@@ -140,9 +140,8 @@ def _train(cfg: RunConfig, out: Path, resume: bool, progress: bool, callbacks: l
         raise ValueError("no training questions (check finetune.datasets)")
     dev_qs = dev_all[: ft.dev_limit] if ft.dev_limit else []
     # routed, retrieved, gated and built as prediction does (the same parts); dev questions checked for leakage
-    kb = parts.knowledge_base(run_cfg)
-    if kb is not None and dev_qs:
-        refuse_leakage(kb, dev_qs)
+    if dev_qs:
+        check_leakage(dev_qs, [parts.knowledge_base(run_cfg)])
     pipe = parts.pipeline(run_cfg)
     llm = pipe.llm
     tok = llm.tokenizer

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from common.cli import add_config_args, command, config_from_args, fail, prepare_out_dir
-from common.config import PREFIXES, RunConfig
+from common.config import RunConfig
 
 from .bm25_build import build_bm25
 from .chunk_stage import commit_chunks, write_chunks
@@ -184,8 +184,7 @@ def index_settings(bm25_config: dict) -> dict:
 
 def encoder_config(cfg: RunConfig):
     """``kb.encoder`` with its model path resolved (``data:``/``cache:``): what the store records and queries with."""
-    e = cfg.kb.encoder
-    return e.model_copy(update={"model": str(cfg.resolve_path(e.model))}) if e.model.startswith(PREFIXES) else e
+    return cfg.kb.encoder.model_copy(update={"model": cfg.resolve_ref(cfg.kb.encoder.model)})
 
 
 def same_encoder(man: dict, cfg: RunConfig) -> bool:

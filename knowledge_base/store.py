@@ -118,8 +118,9 @@ class KnowledgeBase:
         from .tokenizers import TOKENIZERS
 
         def named(registry, value: str, field: str) -> None:
-            if value not in registry:
-                raise ValueError(f"{field}: unknown {registry.kind} {value!r}")
+            refusal = registry.unknown(value, field)
+            if refusal:
+                raise ValueError(refusal)
 
         if self.has_bm25:
             try:

@@ -4,7 +4,7 @@ so that runs that share a part (ablation variants, ``eval.run``'s retrieval-only
 once. What a config needs built is decided by ``rag.pipeline.needs`` alone. Each command owns one ``Assembly``;
 library functions (``rag.predict.predict``, ``eval.evidence.evidence_baseline``) receive its parts. Paths
 (``retrieval.kb``, ``retrieval.reranker``, ``router.model``, ``llm.model``, ``llm.adapter``, ``prompt.hints_path``) are
-resolved with ``RunConfig.resolve_path`` (``data:``, ``cache:``).
+resolved with ``RunConfig.resolve_path`` / ``resolve_ref`` (``data:``, ``cache:``).
 
     parts = Assembly()
     pipe = parts.pipeline(cfg)           # a Pipeline wired from cached parts
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.config import PREFIXES, RunConfig, config_dict, config_hash
+from common.config import RunConfig, config_dict, config_hash
 from common.hashing import short_hash
 
 from .llm import LLM
@@ -56,7 +56,7 @@ class Assembly:
         if key not in self.llms:
             from .llm import load_llm
 
-            self.llms[key] = load_llm(cfg.llm, resolve=cfg.resolve_path)
+            self.llms[key] = load_llm(cfg.llm, resolve=cfg.resolve_ref)
         return self.llms[key]
 
     def router(self, cfg: RunConfig) -> Router:
@@ -65,9 +65,7 @@ class Assembly:
         uses_llm = ROUTERS.get(cfg.router.name).needs_llm
         key = short_hash([config_dict(cfg.router), config_hash(cfg.llm) if uses_llm else None])
         if key not in self.routers:
-            section = cfg.router
-            if section.model:  # data:/cache: resolved; shipped:NAME and plain paths come back as written
-                section = section.model_copy(update={"model": str(cfg.resolve_path(section.model))})
+            section = cfg.router.model_copy(update={"model": cfg.resolve_ref(cfg.router.model)})
             self.routers[key] = make_router(section, llm=self.llm(cfg) if uses_llm else None)
         return self.routers[key]
 
@@ -95,10 +93,8 @@ class Assembly:
         if fp is None:
             from retrievers import get_retriever
 
-            rcfg = cfg.retrieval
-            if rcfg.reranker and rcfg.reranker.startswith(PREFIXES):
-                rcfg = rcfg.model_copy(update={"reranker": str(cfg.resolve_path(rcfg.reranker))})
-            r = get_retriever(rcfg, kb)
+            r = get_retriever(cfg.retrieval.model_copy(update={"reranker": cfg.resolve_ref(cfg.retrieval.reranker)}),
+                              kb)
             fp = self._retriever_keys[section] = r.fingerprint
             self.retrievers.setdefault(fp, r)
         return self.retrievers[fp]

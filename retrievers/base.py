@@ -7,7 +7,7 @@ from typing import Any
 from common.registry import Registry
 from knowledge_base.store import Hit, KnowledgeBase
 
-#: retriever classes by ``retrieval.method``; each registers where it is defined
+#: retriever classes by ``retrieval.method``, each named here and imported when first asked for
 RETRIEVERS: Registry[type] = Registry("retriever", field="retrieval.method", lazy={
     "bm25": "retrievers.sparse_dense:BM25Retriever", "dense": "retrievers.sparse_dense:DenseRetriever",
     "hybrid": "retrievers.hybrid:HybridRetriever"})

@@ -114,7 +114,7 @@ def test_llm_paths_read_prefixes_and_a_loaded_llm_is_reused(tiny_qwen_dir):
 
     cfg = load_config(None, [f"data.root={tiny_qwen_dir.parent}", f"llm.model=data:{tiny_qwen_dir.name}",
                              "llm.dtype=float32"])
-    llm = load_llm(cfg.llm, resolve=cfg.resolve_path)
+    llm = load_llm(cfg.llm, resolve=cfg.resolve_ref)
     assert llm.config.model == str(tiny_qwen_dir) and llm.requested.model == f"data:{tiny_qwen_dir.name}"
     assert Assembly(llm).llm(cfg) is llm
     with pytest.raises(KeyError, match="no model asset of that name"):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from common import paths
-from common.config import PREFIXES, LLMConfig
+from common.config import LLMConfig
 from common.registry import Registry
 
 LLM_BACKENDS: Registry = Registry("LLM backend", field="llm.backend", lazy={
@@ -70,20 +70,21 @@ class LLM(ABC):
 
 def load_llm(cfg: LLMConfig, resolve=None) -> LLM:
     """Load the model ``cfg`` names. ``llm.model: cache:NAME`` is a model asset (``rag.models``, e.g. ``demo``)
-    fetched into the user cache on first use; ``resolve``: the run config's ``resolve_path``, applied to a
-    ``data:``/``cache:`` path in ``llm.model`` and ``llm.adapter``."""
-    requested = cfg
-    if cfg.model.startswith("cache:") and cfg.model.split(":", 1)[1] in _assets():
-        from ..models import ASSETS, convert_to_hf
+    fetched into the user cache on first use; ``resolve``: the run config's ``resolve_ref``, applied to
+    ``llm.model`` (when it is not an asset) and ``llm.adapter``."""
+    from ..models import ASSETS
 
-        cfg = cfg.model_copy(update={"model": str(convert_to_hf(ASSETS[cfg.model.split(":", 1)[1]]))})
-    elif resolve is not None and cfg.model.startswith(PREFIXES):
-        cfg = cfg.model_copy(update={"model": str(resolve(cfg.model))})
-    elif cfg.model.startswith("cache:"):
+    requested = cfg
+    asset = cfg.model.split(":", 1)[1] if cfg.model.startswith("cache:") else None
+    if asset in ASSETS:
+        from ..models import convert_to_hf
+
+        cfg = cfg.model_copy(update={"model": str(convert_to_hf(ASSETS[asset]))})
+    elif asset is not None and resolve is None:
         raise KeyError(f"llm.model {cfg.model!r}: no model asset of that name (assets: "
-                       f"{', '.join('cache:' + a for a in _assets())}) and no run config to resolve it as a path")
-    if resolve is not None and cfg.adapter and cfg.adapter.startswith(PREFIXES):
-        cfg = cfg.model_copy(update={"adapter": str(resolve(cfg.adapter))})
+                       f"{', '.join('cache:' + a for a in sorted(ASSETS))}) and no run config to resolve it as a path")
+    if resolve is not None:
+        cfg = cfg.model_copy(update={"model": resolve(cfg.model), "adapter": resolve(cfg.adapter)})
     check_model_ref(cfg.model, "llm.model")
     if cfg.adapter:
         check_model_ref(cfg.adapter, "llm.adapter")
@@ -93,12 +94,6 @@ def load_llm(cfg: LLMConfig, resolve=None) -> LLM:
         raise OSError(f"llm.model {cfg.model!r} could not be loaded: {str(e).splitlines()[0]}") from e
     llm.requested = requested
     return llm
-
-
-def _assets() -> list[str]:
-    from ..models import ASSETS
-
-    return sorted(ASSETS)
 
 
 def check_model_ref(ref: str, field: str) -> None:
