@@ -184,8 +184,10 @@ class PromptConfig(Section):
 
 
 class LLMConfig(Section):
-    backend: str = Field("hf", description="hf | vllm.")
-    model: str = Field("Qwen/Qwen2.5-7B-Instruct", description="Hub id, local dir or directory of a GGUF file.")
+    backend: str = Field("hf", description="hf (transformers, in-process) | vllm (in-process, GPUs) | openai (a model "
+                                            "served behind an OpenAI-compatible API: vLLM, SGLang, llama.cpp, Ollama).")
+    model: str = Field("Qwen/Qwen2.5-7B-Instruct", description="Hub id, local dir or directory of a GGUF file; for "
+                                                               "backend openai the name the server serves it under.")
     gguf_file: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     quantization: Literal["none", "auto", "4bit", "8bit"] = Field(
@@ -197,6 +199,21 @@ class LLMConfig(Section):
     trust_remote_code: bool = False
     batch_size: int = Field(4, ge=1)
     tensor_parallel_size: int = Field(1, ge=1, description="vllm only.")
+    # ---- backend openai (docs/served.md)
+    base_url: str | None = Field(None, description="openai: the server's API root, e.g. http://localhost:8000/v1.")
+    api: Literal["completions", "chat"] = Field(
+        "completions", description="openai: completions sends the prompt text rendered here (the same text as the hf "
+                                   "backend; label scoring can fall back to echo); chat sends the chat messages and "
+                                   "the server applies the template (labels only from the first token's top_logprobs).")
+    tokenizer: str | None = Field(None, description="openai: the tokenizer prompts are rendered and counted with (Hub id, "
+                                                    "local dir, cache:NAME); default llm.model.")
+    api_key_env: str | None = Field(None, description="openai: the environment variable holding the API key (the key "
+                                                      "is read at load time and never written anywhere).")
+    timeout: float = Field(120.0, gt=0, description="openai: seconds per request.")
+    max_retries: int = Field(4, ge=0, description="openai: retries of a failed request (backoff 0.5 s, doubling).")
+    max_concurrency: int = Field(8, ge=1, description="openai: requests in flight at once.")
+    top_logprobs: int = Field(20, ge=1, description="openai: top log-probabilities asked for the answer token (vLLM "
+                                                    "serves at most its --max-logprobs, 20 by default).")
 
 
 class ScoringConfig(Section):

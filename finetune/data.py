@@ -67,6 +67,9 @@ def finetune_config(cfg: RunConfig) -> RunConfig:
     ``finetune.context``, and a prompt budget that leaves room for the answer within ``finetune.max_length``
     (``prompt.max_tokens`` when it already does: then training prompts equal prediction's)."""
     ft = cfg.finetune
+    if cfg.llm.backend != "hf":
+        raise ValueError(f"fine-tuning trains the model in this process: llm.backend must be hf (the config names "
+                         f"{cfg.llm.backend!r}); serve the merged model afterwards for llm.backend=openai")
     update: dict = {"llm": cfg.llm.model_copy(update={"adapter": None}),
                     "prompt": cfg.prompt.model_copy(update={"max_tokens": min(cfg.prompt.max_tokens,
                                                                                ft.max_length - ANSWER_ROOM)})}

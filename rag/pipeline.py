@@ -22,6 +22,7 @@ from common.config import RunConfig
 
 from .data.question import Question
 from .evidence import EvidenceAnswerer, EvidenceResult, choice_queries
+from .llm.base import LLMRequestError
 from .prompts import PromptBuilder
 from .record import Prediction
 from .router.base import ROUTERS, SOCIAL, Route, Router
@@ -182,7 +183,10 @@ class Pipeline:
                 flat_prompts.append(pr.text)
                 flat_n.append(q.n_choices)
                 owners.append((i, order))
-        probs = (scorer or self.scorer).score(flat_prompts, flat_n)
+        try:
+            probs = (scorer or self.scorer).score(flat_prompts, flat_n)
+        except LLMRequestError as e:  # a served model's request failed: say for which question
+            raise e.naming(flat_prompts, [qs[i].id for i, _ in owners]) from e
         out = [np.zeros(q.n_choices) for q in qs]
         for (i, order), p in zip(owners, probs):
             out[i] += unpermute(p, order)

@@ -66,7 +66,7 @@ def test_shipped_configs_load():
 @pytest.mark.parametrize("override,needle", [
     ("scoring.method=logit", r"scoring\.method: unknown scorer 'logit'; choose one of evidence, generate, logits"),
     ("router.name=clasifier", r"router\.name: unknown router 'clasifier'; choose one of always-korean, "),
-    ("llm.backend=vlm", r"llm\.backend: unknown LLM backend 'vlm'; choose one of hf, vllm"),
+    ("llm.backend=vlm", r"llm\.backend: unknown LLM backend 'vlm'; choose one of hf, openai, vllm"),
     ("kb.sources=[{name: wiki, path: a}, {name: wikii, path: b}]", r"kb\.sources\[1\]\.name: unknown knowledge-base"),
     ("data.format=csvv", r"data\.format: unknown question format 'csvv'; choose one of auto, "),
     ("prompt.template=defualt", r"prompt\.template: unknown prompt template 'defualt'"),

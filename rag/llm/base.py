@@ -3,7 +3,7 @@
 As lm-evaluation-harness's ``LM``: callers ask for what they need — the log-probability of each candidate
 label after a prompt (``label_logprobs``: choice scoring, the LLM router) and greedy generation
 (``generate``: generate scoring, hints) — and never reach into a backend's model object. ``hf``
-(transformers) and ``vllm`` implement both."""
+(transformers), ``vllm`` (in-process) and ``openai`` (a served model, ``served.py``) implement both."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -19,7 +19,21 @@ from common.config import LLMConfig
 from common.registry import Registry
 
 LLM_BACKENDS: Registry = Registry("LLM backend", field="llm.backend", lazy={
-    "hf": "rag.llm.hf:load_hf", "vllm": "rag.llm.vllm_backend:load_vllm"})
+    "hf": "rag.llm.hf:load_hf", "vllm": "rag.llm.vllm_backend:load_vllm", "openai": "rag.llm.served:load_served"})
+
+
+class LLMRequestError(RuntimeError):
+    """A request to a served model that failed (after its retries) or that the server cannot answer; ``prompt``:
+    the prompt it was for, so a caller can name the question."""
+
+    def __init__(self, message: str, prompt: str | None = None):
+        super().__init__(message)
+        self.prompt = prompt
+
+    def naming(self, prompts: Sequence[str], ids: Sequence[str]) -> LLMRequestError:
+        """This error with the id of the question whose prompt it was for (``ids[k]`` asked ``prompts[k]``)."""
+        qid = next((i for p, i in zip(prompts, ids) if p == self.prompt), None)
+        return self if qid is None else LLMRequestError(f"question {qid}: {self}", self.prompt)
 
 
 @dataclass
@@ -69,31 +83,45 @@ class LLM(ABC):
 
 
 def load_llm(cfg: LLMConfig, resolve=None) -> LLM:
-    """Load the model ``cfg`` names. ``llm.model: cache:NAME`` is a model asset (``rag.models``, e.g. ``demo``)
-    fetched into the user cache on first use; ``resolve``: the run config's ``resolve_ref``, applied to
-    ``llm.model`` (when it is not an asset) and ``llm.adapter``."""
-    from ..models import ASSETS
-
+    """Load the model ``cfg`` names. ``llm.model`` / ``llm.tokenizer`` ``cache:NAME`` is a model asset
+    (``rag.models``, e.g. ``demo``) fetched into the user cache on first use; ``resolve``: the run config's
+    ``resolve_ref``, applied to the other references (``llm.model``, ``llm.tokenizer``, ``llm.adapter``). Each
+    backend checks what it loads locally (``check_local_refs``)."""
     requested = cfg
-    asset = cfg.model.split(":", 1)[1] if cfg.model.startswith("cache:") else None
-    if asset in ASSETS:
-        from ..models import convert_to_hf
-
-        cfg = cfg.model_copy(update={"model": str(convert_to_hf(ASSETS[asset]))})
-    elif asset is not None and resolve is None:
-        raise KeyError(f"llm.model {cfg.model!r}: no model asset of that name (assets: "
-                       f"{', '.join('cache:' + a for a in sorted(ASSETS))}) and no run config to resolve it as a path")
-    if resolve is not None:
-        cfg = cfg.model_copy(update={"model": resolve(cfg.model), "adapter": resolve(cfg.adapter)})
-    check_model_ref(cfg.model, "llm.model")
-    if cfg.adapter:
-        check_model_ref(cfg.adapter, "llm.adapter")
+    cfg = cfg.model_copy(update={"model": resolve_model_ref(cfg.model, resolve),
+                                 "tokenizer": resolve_model_ref(cfg.tokenizer, resolve),
+                                 "adapter": resolve(cfg.adapter) if resolve is not None else cfg.adapter})
     try:
         llm = LLM_BACKENDS.get(cfg.backend)(cfg)
     except OSError as e:  # transformers / huggingface_hub: not found locally and the Hub unreachable, …
         raise OSError(f"llm.model {cfg.model!r} could not be loaded: {str(e).splitlines()[0]}") from e
     llm.requested = requested
     return llm
+
+
+def resolve_model_ref(ref: str | None, resolve=None) -> str | None:
+    """``cache:NAME`` of a model asset → its transformers directory (converted on first use); another reference
+    through ``resolve`` (the run config's ``resolve_ref``) where given."""
+    from ..models import ASSETS
+
+    if ref is None:
+        return None
+    asset = ref.split(":", 1)[1] if ref.startswith("cache:") else None
+    if asset in ASSETS:
+        from ..models import convert_to_hf
+
+        return str(convert_to_hf(ASSETS[asset]))
+    if asset is not None and resolve is None:
+        raise KeyError(f"{ref!r}: no model asset of that name (assets: {', '.join('cache:' + a for a in sorted(ASSETS))})"
+                       f" and no run config to resolve it as a path")
+    return resolve(ref) if resolve is not None else ref
+
+
+def check_local_refs(cfg: LLMConfig) -> None:
+    """What an in-process backend loads: ``llm.model`` and ``llm.adapter`` (``check_model_ref``)."""
+    check_model_ref(cfg.model, "llm.model")
+    if cfg.adapter:
+        check_model_ref(cfg.adapter, "llm.adapter")
 
 
 def check_model_ref(ref: str, field: str) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from common.config import LLMConfig
 
-from .base import LLM, Generation
+from .base import LLM, Generation, check_local_refs
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,7 @@ def load_hf(cfg: LLMConfig) -> HFCausalLM:
     import torch
     from transformers import AutoModelForCausalLM
 
+    check_local_refs(cfg)
     shipped = shipped_quantization(cfg)
     qconf = quantization_config(cfg, shipped)  # before the tokenizer: a missing extra fails first
     tok = load_tokenizer(cfg)

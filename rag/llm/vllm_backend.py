@@ -13,7 +13,7 @@ import numpy as np
 
 from common.config import LLMConfig
 
-from .base import LLM, Generation
+from .base import LLM, Generation, check_local_refs
 
 TOP_LOGPROBS = 20
 
@@ -69,6 +69,7 @@ class VLLMCausalLM(LLM):
 
 
 def load_vllm(cfg: LLMConfig) -> VLLMCausalLM:
+    check_local_refs(cfg)
     try:
         from vllm import LLM as VLLMEngine
     except ImportError as e:
