@@ -57,10 +57,13 @@ while IFS='|' read -r group modules tests; do
     echo "pytest_add_cli_args_test_selection = [$(printf '"%s", ' $tests | sed 's/, $//')]"
     echo 'also_copy = ["common", "knowledge_base", "retrievers", "rag", "eval", "finetune", "router_training", "configs"]'
     echo 'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-W", "ignore"]'
+    # each mutant's tests run in a process forked from a server that has imported the tests but run nothing: torch's
+    # and Kiwi's worker threads, started by the stats run in mutmut's own process, do not survive a fork
+    echo 'process_isolation = "forkserver"'
   } >> "$dir/pyproject.toml"
   echo "== $group: mutating $modules against $tests"
   start=$(date +%s)
-  (cd "$dir" && "$MUTMUT" run --max-children "$(nproc)" > "$dir/mutmut.log" 2>&1) || {
+  (cd "$dir" && "$MUTMUT" run --max-children "${MUTATION_CHILDREN:-$(nproc)}" > "$dir/mutmut.log" 2>&1) || {
     echo "error: mutmut failed for $group (see $dir/mutmut.log)" >&2; tail -20 "$dir/mutmut.log" >&2; exit 1; }
   (cd "$dir" && "$MUTMUT" results --all true > "$dir/results.txt" 2>&1) || true
   killed=$(grep -c ': killed$' "$dir/results.txt" || true)
