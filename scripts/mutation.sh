@@ -29,7 +29,7 @@ manifest|knowledge_base/manifest.py|tests/test_knowledge_base.py::test_manifest_
 retrievers|retrievers/|tests/test_retrievers.py
 scoring|rag/scoring/|tests/test_prompts_scoring.py
 pipeline|rag/pipeline.py rag/predict.py|tests/test_predict.py
-evidence|rag/evidence.py|tests/test_evidence.py
+evidence|rag/evidence.py|tests/test_evidence.py::test_per_choice_retrieval_is_one_batch_and_polarity_flips tests/test_evidence.py::test_every_negated_wording_is_read_as_negated tests/test_evidence.py::test_retrieve_asks_with_the_passage_head_and_top_k tests/test_evidence.py::test_idf_is_the_share_of_chunks_holding_the_term tests/test_evidence.py::test_demo_trace_shows_the_evidence_for_each_choice tests/test_evidence.py::test_exam_bank_source_and_the_leakage_guard
 ensemble|eval/ensemble.py|tests/test_ensemble.py tests/test_ensemble_exact.py
 finetune-data|finetune/data.py|tests/test_finetune.py
 router|rag/router/|tests/test_router.py tests/test_router_features.py tests/test_router_second_opinion.py

@@ -203,3 +203,36 @@ def test_every_negated_wording_is_read_as_negated(stem, negated):
     from rag.evidence import is_negated
 
     assert is_negated(Question(id="x", question=stem, choices=["a", "b"])) is negated
+
+
+def test_retrieve_asks_with_the_passage_head_and_top_k(kb, retriever, monkeypatch):
+    """Each choice's query carries the first ``passage_chars`` of the passage, and ``top_k`` chunks come back
+    for each choice."""
+    from rag.evidence import EvidenceAnswerer, choice_queries
+
+    q = Question(id="p", question="다음 중 옳은 것은?", paragraph="고려 시대의 토지 제도인 전시과는 관리에게 토지를 나누어 주었다.",
+                 choices=["전시과", "과전법", "균전제", "정전제"], answer=1)
+    seen = []
+    batch = retriever.batch_retrieve
+    monkeypatch.setattr(retriever, "batch_retrieve", lambda qs, k=None: seen.append((list(qs), k)) or batch(qs, k))
+    docs = EvidenceAnswerer(retriever, top_k=2, passage_chars=7).retrieve([q])
+    assert seen == [(choice_queries(q, 7), 2)]
+    assert seen[0][0][0] == "다음 중 옳은 것은? 고려 시대의 전시과"  # the first 7 characters, stripped
+    assert [len(d) for d in docs[0]] == [2, 2, 2, 2]
+
+
+def test_idf_is_the_share_of_chunks_holding_the_term(kb, retriever):
+    """With ``idf`` on, a term's weight is BM25's idf over the chunks that hold it (counted here chunk by chunk)."""
+    import math
+
+    from rag.evidence import EvidenceAnswerer
+
+    ans = EvidenceAnswerer(retriever, idf=True)
+    chunks = list(kb.chunks)
+    terms = [set(t) for t in kb.tokenizer.tokenize_batch([c.text for c in chunks])]
+    for term in ("고려", "조선", "경제"):
+        df = sum(term in t for t in terms)
+        assert df > 0, term
+        assert ans._idf(term) == pytest.approx(math.log(1 + (len(chunks) - df + 0.5) / (df + 0.5)))
+    assert ans._idf("없는말없는말") == pytest.approx(math.log(1 + (len(chunks) + 0.5) / 0.5))
+    assert EvidenceAnswerer(retriever, idf=False)._idf("고려") == 1.0
