@@ -236,3 +236,79 @@ def test_idf_is_the_share_of_chunks_holding_the_term(kb, retriever):
         assert ans._idf(term) == pytest.approx(math.log(1 + (len(chunks) - df + 0.5) / (df + 0.5)))
     assert ans._idf("없는말없는말") == pytest.approx(math.log(1 + (len(chunks) + 0.5) / 0.5))
     assert EvidenceAnswerer(retriever, idf=False)._idf("고려") == 1.0
+
+
+class _SplitTokenizer:
+    """Whitespace terms, so that every share below is countable by hand."""
+
+    def tokenize_batch(self, texts):
+        return [t.split() for t in texts]
+
+
+def _hand_answerer(**kw):
+    from types import SimpleNamespace
+
+    from rag.evidence import EvidenceAnswerer
+
+    # idf: 감 in 1 of 10 chunks, 귤 in 2, 딸기 in 3 (a bm25s CSC column pointer per term), other terms in none
+    bm25 = SimpleNamespace(vocab_dict={"감": 0, "귤": 1, "딸기": 2}, scores={"indptr": np.array([0, 1, 3, 6])})
+    kb = type("KB", (), {"tokenizer": _SplitTokenizer(), "bm25": bm25, "__len__": lambda self: 10})()
+    return EvidenceAnswerer(SimpleNamespace(kb=kb), **kw)
+
+
+def _doc(cid, text, score):
+    from retrievers.base import RetrievedDoc
+
+    return RetrievedDoc(chunk_id=cid, doc_id=cid, title="", text=text, score=score)
+
+
+def _hand_case():
+    q1 = Question(id="q1", question="다음 중 옳은 것은?", paragraph="가 나 다", question_plus="보기 라",
+                  choices=["가 사과 배", "사과 포도", "사과 감 귤 딸기", "사과 라"], answer=1)
+    q2 = Question(id="q2", question="옳지 않은 것은?", choices=["하늘 파랑", "하늘 초록"], answer=2)
+    q3 = Question(id="q3", question="무엇인가?", choices=["별 달", "해 구름"], answer=2)
+    docs = [[[_doc("d1", "배 사과", 3.0), _doc("d2", "바나나", 1.0)], [_doc("d3", "바나나", 2.0)],
+             [_doc("d5", "감 귤", 2.5), _doc("d6", "딸기", 0.5)], []],
+            [[_doc("d7", "파랑", 1.0)], [_doc("d8", "노랑", 1.0)]],
+            [[_doc("d9", "별", 1.0)], [_doc("d10", "해 구름", 1.0)]]]
+    return [q1, q2, q3], docs
+
+
+def _softmax(x):
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def _z(x):
+    x = np.asarray(x, float)
+    return (x - x.mean()) / x.std() if x.std() > 0 else np.zeros_like(x)
+
+
+def test_support_own_terms_and_probabilities_computed_by_hand():
+    """A choice's own terms leave out the question, passage head and <보기> (가, 라) and what every choice shares
+    (사과); a choice left with none keeps all its terms (사과 라); support is the best single chunk's share of
+    them (감 귤 of 감 귤 딸기: 2/3), 0 with no chunk holding any (best None) or no chunk at all (top score 0);
+    probabilities are a softmax of the standardised signals over the temperature, reversed for a negated stem."""
+    qs, docs = _hand_case()
+    r1, r2, r3 = _hand_answerer(temperature=0.1).score(qs, docs)
+    assert r1.own_terms == [["배"], ["포도"], ["감", "귤", "딸기"], ["라", "사과"]]
+    assert r1.support == pytest.approx([1.0, 0.0, 2 / 3, 0.0]) and r1.best == [0, None, 0, None]
+    assert not r1.negated
+    np.testing.assert_allclose(r1.probs, _softmax(0.1 * (_z([1, 0, 2 / 3, 0]) + _z([3.0, 2.0, 2.5, 0.0])) / 0.1))
+    assert r2.own_terms == [["파랑"], ["초록"]] and r2.negated and r2.support == [1.0, 0.0]
+    np.testing.assert_allclose(r2.probs, _softmax(-np.array([1.0, -1.0])))  # top scores equal: z = 0
+    assert r3.own_terms == [["달", "별"], ["구름", "해"]] and r3.support == [0.5, 1.0] and r3.best == [0, 0]
+    cov = _hand_answerer(temperature=0.5, signal="coverage").score(qs, docs)[0]
+    np.testing.assert_allclose(cov.probs, _softmax(np.array([1.0, 0.0, 2 / 3, 0.0]) / 0.5))
+    ret = _hand_answerer(signal="retrieval").score(qs, docs)[0]
+    np.testing.assert_allclose(ret.probs, _softmax(0.1 * _z([3.0, 2.0, 2.5, 0.0]) / 0.1))
+
+
+def test_idf_weighted_support_by_hand():
+    import math
+
+    qs, docs = _hand_case()
+    r1 = _hand_answerer(idf=True).score(qs, docs)[0]
+    w = {t: math.log(1 + (10 - df + 0.5) / (df + 0.5)) for t, df in (("감", 1), ("귤", 2), ("딸기", 3))}
+    assert r1.support[2] == pytest.approx((w["감"] + w["귤"]) / sum(w.values()))
+    assert r1.support[:2] == [1.0, 0.0]

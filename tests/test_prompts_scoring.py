@@ -199,3 +199,39 @@ def test_retrieval_query_modes_send_what_they_name(llm, mode, expected):
                       _FirstLabelBias())
     korean.retrieve([q], korean.route([q]))
     assert retriever.queries == [expected]  # nothing more was asked
+
+
+class _StubLLM:
+    """An LLM whose generations are given by prompt and whose label log-probabilities are log(1 … n): what the
+    generate scorer does with each is known exactly."""
+
+    def __init__(self, texts):
+        self.texts, self.calls, self.config = texts, [], LLMConfig(batch_size=7)
+
+    def generate(self, prompts, max_new_tokens, batch_size=None):
+        from rag.llm import Generation
+
+        self.calls.append(("generate", list(prompts), max_new_tokens, batch_size))
+        return [Generation(self.texts[p], 2) for p in prompts]
+
+    def label_logprobs(self, prompts, labels, batch_size=None):
+        self.calls.append(("label_logprobs", list(prompts), [list(x) for x in labels], batch_size))
+        return [np.log(np.arange(1, len(x) + 1, dtype=np.float64)) for x in labels]
+
+
+def test_generate_scorer_one_hot_where_parsed_logits_elsewhere():
+    from rag.scoring.generate import GenerateScorer
+
+    assert parse_label("1", 4) == 1 and parse_label("답 5", 5) == 5 and parse_label("5 아니면 2", 4) == 2
+    assert parse_label("⑩", 10) == 10 and parse_label("⑤", 4) is None and parse_label("0", 4) is None
+    llm = _StubLLM({"a": "정답: 1", "b": "⑤번", "c": "5", "d": "모름"})
+    scorer = GenerateScorer(llm, ScoringConfig(method="generate", max_new_tokens=5), batch_size=3)
+    probs = scorer.score(["a", "b", "c", "d"], [4, 5, 4, 4])
+    np.testing.assert_array_equal(probs[0], np.eye(4)[0])
+    np.testing.assert_array_equal(probs[1], np.eye(5)[4])
+    for p in probs[2:]:  # "5" is no label of a 4-choice question, "모름" none at all: the logits scorer answers
+        np.testing.assert_allclose(p, np.arange(1, 5) / 10)
+    assert scorer.last_fallbacks == [2, 3] and scorer.last_new_tokens == [2, 2, 2, 2]
+    assert llm.calls == [("generate", ["a", "b", "c", "d"], 5, 3),
+                         ("label_logprobs", ["c", "d"], [["1", "2", "3", "4"]] * 2, 3)]
+    assert GenerateScorer(llm).batch_size == 7  # the LLM's own batch size by default
