@@ -312,3 +312,14 @@ def test_idf_weighted_support_by_hand():
     w = {t: math.log(1 + (10 - df + 0.5) / (df + 0.5)) for t, df in (("감", 1), ("귤", 2), ("딸기", 3))}
     assert r1.support[2] == pytest.approx((w["감"] + w["귤"]) / sum(w.values()))
     assert r1.support[:2] == [1.0, 0.0]
+
+
+def test_choice_queries_take_300_characters_of_passage_and_boki_and_skip_blank_parts():
+    from rag.evidence import choice_queries
+
+    passage, plus = "가" * 299 + "나다", "보" * 299 + "기라"
+    q = Question(id="c", question="물음?", paragraph=passage, question_plus=plus, choices=["하나", "둘"], answer=1)
+    assert choice_queries(q) == [f"물음? {passage[:300]} {plus[:300]} {c}" for c in ("하나", "둘")]
+    assert choice_queries(q, 2, 1) == ["물음? 가가 보 하나", "물음? 가가 보 둘"]
+    blank = Question(id="b", question="물음?", paragraph="   ", question_plus="\n", choices=["하나", "둘"], answer=1)
+    assert choice_queries(blank) == ["물음? 하나", "물음? 둘"]
