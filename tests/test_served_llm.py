@@ -180,6 +180,8 @@ def test_load_checks_the_server_the_model_and_the_key(server, tiny_qwen_dir, mon
     with pytest.raises(LLMRequestError, match="gave up after 1 attempt"):
         load_llm(LLMConfig(backend="openai", base_url="http://127.0.0.1:9/v1", model="tiny", max_retries=0,
                            tokenizer=str(tiny_qwen_dir)))
+    with pytest.raises(ValueError, match=r"llm.tokenizer '/nonexistent/tok' could not be loaded"):
+        load_llm(LLMConfig(backend="openai", base_url=server.url, model="tiny", tokenizer="/nonexistent/tok"))
     monkeypatch.delenv("CSAT_TEST_KEY", raising=False)
     with pytest.raises(ValueError, match=r"\$CSAT_TEST_KEY, which is not set"):
         served(server, tiny_qwen_dir, api_key_env="CSAT_TEST_KEY")

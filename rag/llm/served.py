@@ -222,5 +222,10 @@ def load_served(cfg: LLMConfig) -> ServedLLM:
     names = served_models(client)
     if names is not None and names and cfg.model not in names:
         raise ValueError(f"llm.model {cfg.model!r}: the server at {cfg.base_url} serves {', '.join(names)}")
-    tok = load_tokenizer(cfg.model_copy(update={"model": cfg.tokenizer or cfg.model}))
+    ref = cfg.tokenizer or cfg.model
+    try:
+        tok = load_tokenizer(cfg.model_copy(update={"model": ref}))
+    except OSError as e:  # not a local directory, and the Hub unreachable or without that id
+        raise ValueError(f"llm.tokenizer {ref!r} could not be loaded ({str(e).splitlines()[0]}): set llm.tokenizer to "
+                         f"the served model's tokenizer (a Hub id, a local directory, cache:NAME)") from None
     return ServedLLM(tok, cfg, client, {"base_url": cfg.base_url, "api": cfg.api, "served_models": names})
