@@ -235,3 +235,16 @@ def test_generate_scorer_one_hot_where_parsed_logits_elsewhere():
     assert llm.calls == [("generate", ["a", "b", "c", "d"], 5, 3),
                          ("label_logprobs", ["c", "d"], [["1", "2", "3", "4"]] * 2, 3)]
     assert GenerateScorer(llm).batch_size == 7  # the LLM's own batch size by default
+
+
+def test_the_evidence_scorer_refuses_prompts_and_passes_evidence_through():
+    from rag.evidence import EvidenceResult
+    from rag.scoring.evidence import EvidenceScorer
+
+    s = EvidenceScorer()
+    assert not s.needs_llm and s.batch_size == 1 and s.cfg.method == "evidence"
+    with pytest.raises(TypeError, match="scores retrieved evidence, not prompts: use from_evidence"):
+        s.score(["a prompt"], [4])
+    r = EvidenceResult(probs=np.array([0.25, 0.75]), support=[0.1, 0.9], negated=False, best=[0, 0])
+    (p,) = s.from_evidence([r])
+    assert p.dtype == np.float64 and p.tolist() == [0.25, 0.75]
