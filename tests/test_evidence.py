@@ -219,6 +219,12 @@ def test_retrieve_asks_with_the_passage_head_and_top_k(kb, retriever, monkeypatc
     assert seen == [(choice_queries(q, 7), 2)]
     assert seen[0][0][0] == "다음 중 옳은 것은? 고려 시대의 전시과"  # the first 7 characters, stripped
     assert [len(d) for d in docs[0]] == [2, 2, 2, 2]
+    # several questions in one batch: each gets its own choices' chunks back (4, 2 and 4 choices)
+    two = q.model_copy(update={"id": "t", "choices": ["고려", "조선"]})
+    many = EvidenceAnswerer(retriever, top_k=2, passage_chars=7).retrieve([q, two, q])
+    alone = [EvidenceAnswerer(retriever, top_k=2, passage_chars=7).retrieve([x])[0] for x in (q, two, q)]
+    assert [[[d.chunk_id for d in c] for c in per_q] for per_q in many] == \
+        [[[d.chunk_id for d in c] for c in per_q] for per_q in alone]
 
 
 def test_idf_is_the_share_of_chunks_holding_the_term(kb, retriever):
@@ -301,6 +307,9 @@ def test_support_own_terms_and_probabilities_computed_by_hand():
     cov = _hand_answerer(temperature=0.5, signal="coverage").score(qs, docs)[0]
     np.testing.assert_allclose(cov.probs, _softmax(np.array([1.0, 0.0, 2 / 3, 0.0]) / 0.5))
     ret = _hand_answerer(signal="retrieval").score(qs, docs)[0]
+    # a small temperature gives logits in the thousands: still finite probabilities, all on the best support
+    sharp = _hand_answerer(temperature=1e-3, signal="coverage").score(qs, docs)[0]
+    np.testing.assert_allclose(sharp.probs, [1.0, 0.0, 0.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(ret.probs, _softmax(0.1 * _z([3.0, 2.0, 2.5, 0.0]) / 0.1))
 
 
