@@ -332,3 +332,31 @@ def test_choice_queries_take_300_characters_of_passage_and_boki_and_skip_blank_p
     assert choice_queries(q, 2, 1) == ["물음? 가가 보 하나", "물음? 가가 보 둘"]
     blank = Question(id="b", question="물음?", paragraph="   ", question_plus="\n", choices=["하나", "둘"], answer=1)
     assert choice_queries(blank) == ["물음? 하나", "물음? 둘"]
+
+
+def test_leakage_guard_by_id_or_text_names_five_and_defaults():
+    """The guard refuses a question whose id, or whose normalised text, is in the bank (the message names at most
+    five); a store without an exam-bank source is not scanned. The answerer's documented defaults."""
+    from types import SimpleNamespace
+
+    from knowledge_base.sources import normalise_question
+    from rag.evidence import EvidenceAnswerer, LeakageError, refuse_leakage
+
+    bank = [SimpleNamespace(metadata={"question_id": f"bank{i}", "question_norm": normalise_question(f"문제 {i}?")})
+            for i in range(8)]
+    chunks = SimpleNamespace(of_source=lambda name: bank if name == "exam_bank" else [])
+    kb = SimpleNamespace(manifest={"sources": [{"name": "exam_bank"}]}, chunks=chunks, dir="KB")
+    by_id = [Question(id=f"bank{i}", question="다른 문장", choices=["a", "b"]) for i in range(7)]
+    with pytest.raises(LeakageError, match=r"^7 of the questions .* in the exam bank of KB \(e\.g\. bank0, bank1, "
+                                           r"bank2, bank3, bank4\): rebuild"):
+        refuse_leakage(kb, by_id)
+    with pytest.raises(LeakageError, match=r"\(e\.g\. other\)"):
+        refuse_leakage(kb, [Question(id="other", question="문제  3 ?", choices=["a", "b"])])
+    refuse_leakage(kb, [Question(id="fresh", question="새 문제", choices=["a", "b"])])
+    refuse_leakage(SimpleNamespace(manifest={}, chunks=None), by_id)  # no sources listed: nothing to scan
+
+    ans = EvidenceAnswerer(SimpleNamespace(kb=SimpleNamespace(tokenizer=_SplitTokenizer())))
+    assert (ans.top_k, ans.temperature, ans.passage_chars, ans.idf, ans.signal) == (5, 0.1, 300, False, "both")
+    with pytest.raises(ValueError, match=r"^unknown evidence signal 'votes'; choose one of coverage, retrieval, "
+                                         r"both$"):
+        EvidenceAnswerer(ans.retriever, signal="votes")

@@ -205,8 +205,8 @@ class _StubLLM:
     """An LLM whose generations are given by prompt and whose label log-probabilities are log(1 … n): what the
     generate scorer does with each is known exactly."""
 
-    def __init__(self, texts):
-        self.texts, self.calls, self.config = texts, [], LLMConfig(batch_size=7)
+    def __init__(self, texts, offset=0.0):
+        self.texts, self.calls, self.config, self.offset = texts, [], LLMConfig(batch_size=7), offset
 
     def generate(self, prompts, max_new_tokens, batch_size=None):
         from rag.llm import Generation
@@ -216,7 +216,7 @@ class _StubLLM:
 
     def label_logprobs(self, prompts, labels, batch_size=None):
         self.calls.append(("label_logprobs", list(prompts), [list(x) for x in labels], batch_size))
-        return [np.log(np.arange(1, len(x) + 1, dtype=np.float64)) for x in labels]
+        return [(np.log(np.arange(1, len(x) + 1)) + self.offset).astype(np.float32) for x in labels]
 
 
 def test_generate_scorer_one_hot_where_parsed_logits_elsewhere():
@@ -235,6 +235,16 @@ def test_generate_scorer_one_hot_where_parsed_logits_elsewhere():
     assert llm.calls == [("generate", ["a", "b", "c", "d"], 5, 3),
                          ("label_logprobs", ["c", "d"], [["1", "2", "3", "4"]] * 2, 3)]
     assert GenerateScorer(llm).batch_size == 7  # the LLM's own batch size by default
+    assert all(p.dtype == np.float64 for p in probs)
+
+
+def test_logits_scorer_is_stable_for_very_unlikely_labels():
+    """Label log-probabilities near -800 (labels the model all but rules out) still give their softmax."""
+    from rag.scoring.logits import LogitsScorer
+
+    (p,) = LogitsScorer(_StubLLM({}, offset=-800.0)).score(["x"], [2])
+    assert p.dtype == np.float64
+    np.testing.assert_allclose(p, [1 / 3, 2 / 3], rtol=1e-4)  # float32 log-probabilities near -800
 
 
 def test_the_evidence_scorer_refuses_prompts_and_passes_evidence_through():
@@ -245,6 +255,6 @@ def test_the_evidence_scorer_refuses_prompts_and_passes_evidence_through():
     assert not s.needs_llm and s.batch_size == 1 and s.cfg.method == "evidence"
     with pytest.raises(TypeError, match="scores retrieved evidence, not prompts: use from_evidence"):
         s.score(["a prompt"], [4])
-    r = EvidenceResult(probs=np.array([0.25, 0.75]), support=[0.1, 0.9], negated=False, best=[0, 0])
+    r = EvidenceResult(probs=np.array([0.25, 0.75], np.float32), support=[0.1, 0.9], negated=False, best=[0, 0])
     (p,) = s.from_evidence([r])
     assert p.dtype == np.float64 and p.tolist() == [0.25, 0.75]
