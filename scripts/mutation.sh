@@ -68,7 +68,7 @@ while IFS='|' read -r group modules tests; do
   (cd "$dir" && "$MUTMUT" results --all true > "$dir/results.txt" 2>&1) || true
   killed=$(grep -c ': killed$' "$dir/results.txt" || true)
   survived=$(grep -c ': survived$' "$dir/results.txt" || true)
-  other=$(grep -vcE ': (killed|survived)$' "$dir/results.txt" || true)
+  other=$(grep -E '^ +[^ ]+: [a-z ]+$' "$dir/results.txt" | grep -vcE ': (killed|survived)$' || true)
   secs=$(( $(date +%s) - start ))
   score=$("$PY" -c "k,s=$killed,$survived; print(f'{k/(k+s):.3f}' if k+s else 'nan')")
   echo "   $group: killed=$killed survived=$survived other=$other score=$score (${secs}s)"

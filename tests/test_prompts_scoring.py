@@ -253,7 +253,8 @@ def test_the_evidence_scorer_refuses_prompts_and_passes_evidence_through():
 
     s = EvidenceScorer()
     assert not s.needs_llm and s.batch_size == 1 and s.cfg.method == "evidence"
-    with pytest.raises(TypeError, match="scores retrieved evidence, not prompts: use from_evidence"):
+    with pytest.raises(TypeError, match=r"^the evidence scorer scores retrieved evidence, not prompts: use "
+                                        r"from_evidence \(rag\.pipeline does, with scoring\.method=evidence\)$"):
         s.score(["a prompt"], [4])
     r = EvidenceResult(probs=np.array([0.25, 0.75], np.float32), support=[0.1, 0.9], negated=False, best=[0, 0])
     (p,) = s.from_evidence([r])
