@@ -197,3 +197,35 @@ def test_details_have_one_reader_torn_last_line_dropped_bad_middle_line_named(tm
     path.write_text(path.read_text().replace('"prediction"', '"predicted"'))
     with pytest.raises(RecordError, match=r"line 1: unknown field\(s\) \['predicted'\]"):
         read_details(path)
+
+
+def test_details_append_keep_korean_skip_blank_lines_and_name_the_file(tmp_path, caplog):
+    """``append`` adds to a details file (resume writes that way); Korean stays readable in it; a blank line in the
+    middle is skipped, not the end of the records; the torn-line warning names the file; an empty or missing run is
+    refused with its path."""
+    import logging
+
+    from rag.record import RecordError, read_details, read_run, write_details
+
+    recs = _records()
+    path = tmp_path / "details.jsonl"
+    write_details(path, recs[:4])
+    write_details(path, recs[4:], append=True)
+    assert read_details(path) == recs
+    write_details(path, recs[:2])  # not appending: the file is rewritten
+    assert read_details(path) == recs[:2]
+    write_details(path, [recs[0].__class__.from_dict({**recs[0].to_dict(), "subject": "한국사"})])
+    assert "한국사" in path.read_text(encoding="utf-8")
+    lines = [json.dumps(r.to_dict(), ensure_ascii=False) for r in recs[:3]]
+    path.write_text(f"{lines[0]}\n\n{lines[1]}\n   \n{lines[2]}\n{{\"id\": \"to", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="rag.record"):
+        assert [r.id for r in read_details(path)] == ["q0", "q1", "q2"]
+    assert f"{path}, line 6: torn last line (an interrupted run) dropped" in caplog.text
+    with pytest.raises(FileNotFoundError, match=rf"^{tmp_path / 'nowhere' / 'details.jsonl'} not found: is "
+                                                rf"{tmp_path / 'nowhere'} a rag.predict output directory\?$"):
+        read_run(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "details.jsonl").write_text("")
+    with pytest.raises(RecordError, match=rf"^{tmp_path / 'empty' / 'details.jsonl'} holds no predictions: nothing "
+                                          rf"to score$"):
+        read_run(tmp_path / "empty")
