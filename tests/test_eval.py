@@ -229,3 +229,42 @@ def test_details_append_keep_korean_skip_blank_lines_and_name_the_file(tmp_path,
     with pytest.raises(RecordError, match=rf"^{tmp_path / 'empty' / 'details.jsonl'} holds no predictions: nothing "
                                           rf"to score$"):
         read_run(tmp_path / "empty")
+
+
+_GOOD = {"id": "q", "n_choices": 3, "probs": [0.2, 0.5, 0.3], "prediction": 2, "route": "social"}
+
+
+@pytest.mark.parametrize("change,message", [
+    ("not a dict", "line 7: not a JSON object"),
+    ({"id": None}, None),  # None: the key is removed
+    ({"n_choices": True}, "line 7: field 'n_choices' is True, not a count of 2 or more"),
+    ({"n_choices": 1, "probs": [1.0], "prediction": 1}, "line 7: field 'n_choices' is 1, not a count of 2 or more"),
+    ({"probs": [0.5, 0.5]}, "line 7: field 'probs' must be 3 finite non-negative numbers, got [0.5, 0.5]"),
+    ({"probs": (0.2, 0.5, 0.3)}, "line 7: field 'probs' must be 3 finite non-negative numbers, got (0.2, 0.5, 0.3)"),
+    ({"probs": [0.2, True, 0.3]}, "line 7: field 'probs' must be 3 finite non-negative numbers, got [0.2, True, 0.3]"),
+    ({"probs": [0.2, -0.1, 0.3]}, "line 7: field 'probs' must be 3 finite non-negative numbers, got [0.2, -0.1, 0.3]"),
+    ({"probs": [0.2, float("nan"), 0.3]}, "line 7: field 'probs' must be 3 finite non-negative numbers, got "
+                                          "[0.2, nan, 0.3]"),
+    ({"prediction": 4}, "line 7: field 'prediction' is 4, not a choice number in 1..3"),
+    ({"prediction": 0}, "line 7: field 'prediction' is 0, not a choice number in 1..3"),
+    ({"gold": "2"}, "line 7: field 'gold' is '2', not a choice number in 1..3"),
+    ({"gold": False}, "line 7: field 'gold' is False, not a choice number in 1..3"),
+    ({"correct": 1}, "line 7: field 'correct' is 1, not true/false/null"),
+])
+def test_a_record_is_refused_naming_where_and_the_field(change, message):
+    from rag.record import Prediction, RecordError
+
+    if change == "not a dict":
+        d = ["q"]
+    elif message is None:
+        d = {k: v for k, v in _GOOD.items() if k != "id"}
+        message = "line 7: missing field(s) ['id']"
+    else:
+        d = {**_GOOD, **change}
+    with pytest.raises(RecordError) as e:
+        Prediction.from_dict(d, "line 7")
+    assert str(e.value) == message
+    ok = Prediction.from_dict({**_GOOD, "gold": 3, "correct": False, "n_choices": 3})
+    assert (ok.prediction, ok.gold, ok.correct, ok.probs) == (2, 3, False, [0.2, 0.5, 0.3])
+    with pytest.raises(RecordError, match=r"^record: missing field\(s\) \['route'\]$"):
+        Prediction.from_dict({k: v for k, v in _GOOD.items() if k != "route"})
