@@ -243,8 +243,8 @@ _GOOD = {"id": "q", "n_choices": 3, "probs": [0.2, 0.5, 0.3], "prediction": 2, "
     ({"probs": (0.2, 0.5, 0.3)}, "line 7: field 'probs' must be 3 finite non-negative numbers, got (0.2, 0.5, 0.3)"),
     ({"probs": [0.2, True, 0.3]}, "line 7: field 'probs' must be 3 finite non-negative numbers, got [0.2, True, 0.3]"),
     ({"probs": [0.2, -0.1, 0.3]}, "line 7: field 'probs' must be 3 finite non-negative numbers, got [0.2, -0.1, 0.3]"),
-    ({"probs": [0.2, float("nan"), 0.3]}, "line 7: field 'probs' must be 3 finite non-negative numbers, got "
-                                          "[0.2, nan, 0.3]"),
+    ({"probs": [0.2, float("nan"), 0.3]}, ("line 7: field 'probs' must be 3 finite non-negative numbers, got "
+                                           "[0.2, nan, 0.3]")),
     ({"prediction": 4}, "line 7: field 'prediction' is 4, not a choice number in 1..3"),
     ({"prediction": 0}, "line 7: field 'prediction' is 0, not a choice number in 1..3"),
     ({"gold": "2"}, "line 7: field 'gold' is '2', not a choice number in 1..3"),
