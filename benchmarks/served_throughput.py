@@ -82,25 +82,21 @@ class LlamaServer:
 
 
 def demo_prompts(cfg, tokenizer, n: int, seed: int = 7):
-    """The first ``n`` demo questions (``rag.demo.pick_questions``) and their prompts, rendered by the config's
-    prompt section without retrieved context."""
+    """The first ``n`` demo questions (``rag.demo.pick_questions``), their prompts, rendered by the config's prompt
+    section without retrieved context, and their choice counts."""
     from rag.demo import pick_questions
     from rag.prompts import PromptBuilder
-    from rag.scoring.logits import choice_labels
 
     qs = pick_questions(cfg, n, seed)
     builder = PromptBuilder(tokenizer, cfg.prompt)
-    return qs, [builder.build(q).text for q in qs], [choice_labels(q.n_choices) for q in qs]
+    return qs, [builder.build(q).text for q in qs], [q.n_choices for q in qs]
 
 
-def probabilities(logprobs) -> list:
-    import numpy as np
+def probabilities(llm, prompts, n_choices) -> list:
+    """The label probabilities the logits scorer gives each prompt (a fresh scorer: nothing cached)."""
+    from rag.scoring.logits import LogitsScorer
 
-    out = []
-    for lp in logprobs:
-        e = np.exp(np.asarray(lp, np.float64) - np.max(lp))
-        out.append(e / e.sum())
-    return out
+    return LogitsScorer(llm).score(prompts, n_choices)
 
 
 def served_llm(url: str, tokenizer_ref: str, concurrency: int, **kw):
@@ -138,20 +134,20 @@ def main() -> int:
     args.log.parent.mkdir(parents=True, exist_ok=True)
 
     hf = load_llm(cfg.llm, resolve=cfg.resolve_ref)
-    _, prompts, labels = demo_prompts(cfg, hf.tokenizer, args.n)
+    _, prompts, n_choices = demo_prompts(cfg, hf.tokenizer, args.n)
     t = time.perf_counter()
-    local = probabilities(hf.label_logprobs(prompts, labels))
+    local = probabilities(hf, prompts, n_choices)
     inproc_s = time.perf_counter() - t
     tok_ref = hf.config.model  # the in-process model's directory: the same tokenizer renders the served prompts
     del hf
 
     rows, served_qps, first = [], {}, None
     with LlamaServer(gguf, threads=args.threads, log=args.log) as server:
-        served_llm(server.url, tok_ref, 1).label_logprobs(prompts[:1], labels[:1])  # warm-up: model pages in
+        probabilities(served_llm(server.url, tok_ref, 1), prompts[:1], n_choices[:1])  # warm-up: model pages in
         for c in levels:
             llm = served_llm(server.url, tok_ref, c)
             t = time.perf_counter()
-            got = probabilities(llm.label_logprobs(prompts, labels))
+            got = probabilities(llm, prompts, n_choices)
             secs = time.perf_counter() - t
             served_qps[c] = len(prompts) / secs
             rows.append((f"served, concurrency {c}", secs, served_qps[c], llm.client.attempts - 1, llm.client.retries))
